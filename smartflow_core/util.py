@@ -1,0 +1,93 @@
+"""Small helpers the chapter calls without defining: shape checks, reshapes, softmax, the logger."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from numpy import ndarray
+
+logger = logging.getLogger("smartflow")
+logger.addHandler(logging.NullHandler())
+
+LOG_FORMAT = "[smartflow] %(message)s"
+
+
+def enable_logging(level: int = logging.INFO, stream=None) -> logging.Handler:
+    """Show the library's log lines as ``[smartflow] ...`` (for scripts; notebooks use ``basicConfig``)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return handler
+
+
+def assert_same_shape(array: ndarray, array_grad: ndarray) -> None:
+    """Raise ``AssertionError`` naming both shapes when they differ."""
+    assert array.shape == array_grad.shape, (
+        f"shape mismatch: expected {tuple(array.shape)}, got {tuple(array_grad.shape)}"
+    )
+
+
+def assert_dim(t: ndarray, dim: int) -> None:
+    """Raise ``AssertionError`` unless ``t`` has ``dim`` dimensions."""
+    assert t.ndim == dim, f"expected a {dim}-dimensional array, got {t.ndim} dimensions (shape {t.shape})"
+
+
+def to_2d(a: ndarray, type: str = "col") -> ndarray:
+    """A 1D array as a column ``(n, 1)`` or a row ``(1, n)``."""
+    assert a.ndim == 1, f"to_2d expects a 1-dimensional array, got shape {a.shape}"
+    if type == "col":
+        return a.reshape(-1, 1)
+    if type == "row":
+        return a.reshape(1, -1)
+    raise ValueError(f"type must be 'col' or 'row', got {type!r}")
+
+
+to_2d_np = to_2d  # the name chapter 3 uses
+
+
+def permute_data(X: ndarray, y: ndarray, rng: np.random.RandomState | None = None):
+    """Shuffle ``X`` and ``y`` together with one permutation drawn from ``rng``."""
+    if rng is None:
+        raise ValueError("permute_data needs a RandomState: the library never draws from the global generator")
+    perm = rng.permutation(X.shape[0])
+    return X[perm], y[perm]
+
+
+def logsumexp(x: ndarray, axis=None, keepdims: bool = False) -> ndarray:
+    """``log(sum(exp(x)))`` without overflow (as scipy.special.logsumexp)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def softmax(x: ndarray, axis=None) -> ndarray:
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed stably."""
+    return np.exp(x - logsumexp(x, axis=axis, keepdims=True))
+
+
+def normalize(a: ndarray) -> ndarray:
+    """One column of probabilities as two: ``[a, 1 - a]``."""
+    other = 1 - a
+    return np.concatenate([a, other], axis=1)
+
+
+def unnormalize(a: ndarray) -> ndarray:
+    """Inverse of :func:`normalize`: the first column (the book took the first row, a bug)."""
+    return a[:, [0]]
+
+
+def __getattr__(name):  # the chapter's star-import of util brings the MNIST loaders
+    if name in ("init_mnist", "load_mnist"):
+        from smartflow_core import data
+
+        return getattr(data, name)
+    raise AttributeError(name)
+
+
+__all__ = [
+    "logger", "enable_logging", "assert_same_shape", "assert_dim", "to_2d", "to_2d_np", "permute_data",
+    "logsumexp", "softmax", "normalize", "unnormalize", "init_mnist", "load_mnist",
+]
