@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy import ndarray
 
-from smartflow_core.util import assert_dim, assert_same_shape
+from smartflow_core.util import _pad_1d, _pad_2d, _pad_2d_channel, _pad_conv_input, assert_dim, assert_same_shape
 
 
 def output_size(n: int, k: int, pad: int, stride: int) -> int:
@@ -33,12 +33,6 @@ def _is_chapter(param_len: int, pad, stride: int) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------- 1D
-
-
-def _pad_1d(inp: ndarray, num: int) -> ndarray:
-    """``num`` zeros on each end of a 1D array."""
-    z = np.repeat(np.array([0]), num)
-    return np.concatenate([z, inp, z])
 
 
 def conv_1d(inp: ndarray, param: ndarray, pad: int | None = None, stride: int = 1) -> ndarray:
@@ -149,21 +143,6 @@ def _param_grad_1d_batch(inp: ndarray, param: ndarray, output_grad: ndarray | No
 
 
 # ---------------------------------------------------------------------------------------------------- 2D
-
-
-def _pad_2d(inp: ndarray, num: int) -> ndarray:
-    """``num`` zeros around a 2D array."""
-    return np.pad(inp, num)
-
-
-def _pad_2d_channel(inp: ndarray, num: int) -> ndarray:
-    """Pad each channel of a ``(channels, height, width)`` array."""
-    return np.stack([_pad_2d(channel, num) for channel in inp])
-
-
-def _pad_conv_input(inp: ndarray, num: int) -> ndarray:
-    """Pad each image of a ``(batch, channels, height, width)`` array."""
-    return np.stack([_pad_2d_channel(obs, num) for obs in inp])
 
 
 def conv_2d(inp: ndarray, param: ndarray, pad: int | None = None, stride: int = 1) -> ndarray:

@@ -6,8 +6,17 @@ import logging
 import numpy as np
 from numpy import ndarray
 
-logger = logging.getLogger("smartflow")
-logger.addHandler(logging.NullHandler())
+
+
+class _SmartflowLogger:
+    """``logging.getLogger("smartflow")`` looked up at every call, so the library's lines still reach the root
+    handlers after a notebook re-configures logging with ``importlib.reload(logging)`` (the chapter does)."""
+
+    def __getattr__(self, name):
+        return getattr(logging.getLogger("smartflow"), name)
+
+
+logger = _SmartflowLogger()
 
 LOG_FORMAT = "[smartflow] %(message)s"
 
@@ -16,9 +25,10 @@ def enable_logging(level: int = logging.INFO, stream=None) -> logging.Handler:
     """Show the library's log lines as ``[smartflow] ...`` (for scripts; notebooks use ``basicConfig``)."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    log = logging.getLogger("smartflow")
+    log.addHandler(handler)
+    log.setLevel(level)
+    log.propagate = False
     return handler
 
 
@@ -32,6 +42,27 @@ def assert_same_shape(array: ndarray, array_grad: ndarray) -> None:
 def assert_dim(t: ndarray, dim: int) -> None:
     """Raise ``AssertionError`` unless ``t`` has ``dim`` dimensions."""
     assert t.ndim == dim, f"expected a {dim}-dimensional array, got {t.ndim} dimensions (shape {t.shape})"
+
+
+def _pad_1d(inp: ndarray, num: int) -> ndarray:
+    """``num`` zeros on each end of a 1D array (the chapter's helper)."""
+    z = np.repeat(np.array([0]), num)
+    return np.concatenate([z, inp, z])
+
+
+def _pad_2d(inp: ndarray, num: int) -> ndarray:
+    """``num`` zeros around a 2D array."""
+    return np.pad(inp, num)
+
+
+def _pad_2d_channel(inp: ndarray, num: int) -> ndarray:
+    """Pad each channel of a ``(channels, height, width)`` array."""
+    return np.stack([_pad_2d(channel, num) for channel in inp])
+
+
+def _pad_conv_input(inp: ndarray, num: int) -> ndarray:
+    """Pad each image of a ``(batch, channels, height, width)`` array."""
+    return np.stack([_pad_2d_channel(obs, num) for obs in inp])
 
 
 def to_2d(a: ndarray, type: str = "col") -> ndarray:
@@ -89,5 +120,5 @@ def __getattr__(name):  # the chapter's star-import of util brings the MNIST loa
 
 __all__ = [
     "logger", "enable_logging", "assert_same_shape", "assert_dim", "to_2d", "to_2d_np", "permute_data",
-    "logsumexp", "softmax", "normalize", "unnormalize", "init_mnist", "load_mnist",
+    "logsumexp", "softmax", "_pad_1d", "_pad_2d", "_pad_2d_channel", "_pad_conv_input", "normalize", "unnormalize", "init_mnist", "load_mnist",
 ]

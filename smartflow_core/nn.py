@@ -1,0 +1,99 @@
+"""The network: layers in order, a loss, and one random generator shared by every layer."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+from numpy import ndarray
+
+from smartflow_core.layer import Layer
+from smartflow_core.loss import Loss, MeanSquaredError
+
+
+class LayerBlock:
+    """Layers run forward in order and backward in reverse."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        self.layers = list(layers)
+        if len({id(layer) for layer in self.layers}) != len(self.layers):
+            raise ValueError("the same layer object appears twice: each position needs its own layer")
+        activations = [id(layer.activation) for layer in self.layers if hasattr(layer, "activation")]
+        if len(set(activations)) != len(activations):
+            raise ValueError("two layers share one activation object: give each layer its own (e.g. Tanh())")
+
+    def forward(self, X_batch: ndarray, inference: bool = False) -> ndarray:
+        for layer in self.layers:
+            X_batch = layer.forward(X_batch, inference)
+        return X_batch
+
+    def backward(self, loss_grad: ndarray) -> ndarray:
+        grad = loss_grad
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def params(self) -> Iterator[ndarray]:
+        for layer in self.layers:
+            yield from layer.params
+
+    def param_grads(self) -> Iterator[ndarray]:
+        for layer in self.layers:
+            yield from layer.param_grads
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        layer_strs = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"{type(self).__name__}(\n  {layer_strs}\n)"
+
+
+class NeuralNetwork(LayerBlock):
+    """``NeuralNetwork(layers, loss, seed)``: every layer gets ``seed`` and the network's ``RandomState``.
+
+    The Trainer re-seeds the same generator in ``fit`` and shuffles with it, so initial weights, shuffles and
+    dropout masks are drawn in the book's order without touching NumPy's global generator.
+    """
+
+    def __init__(self, layers: list[Layer], loss: Loss | None = None, seed: int | None = 1) -> None:
+        super().__init__(layers)
+        self.loss = MeanSquaredError() if loss is None else loss
+        self.seed = seed
+        self.rng = np.random.RandomState(seed if seed else None)
+        for layer in self.layers:
+            layer.rng = self.rng
+            if seed:
+                layer.seed = seed
+
+    def forward_loss(self, X_batch: ndarray, y_batch: ndarray, inference: bool = False) -> float:
+        prediction = self.forward(X_batch, inference)
+        return self.loss.forward(prediction, y_batch)
+
+    def train_batch(self, X_batch: ndarray, y_batch: ndarray, inference: bool = False) -> float:
+        """Forward, loss, and backward; the optimizer's step is separate. Returns the batch's loss."""
+        prediction = self.forward(X_batch, inference)
+        batch_loss = self.loss.forward(prediction, y_batch)
+        self.backward(self.loss.backward())
+        return batch_loss
+
+    def predict(self, X: ndarray, batch_size: int = 1000) -> ndarray:
+        """Outputs for ``X`` in inference mode, ``batch_size`` examples at a time so memory stays bounded."""
+        if len(X) == 0:
+            raise ValueError("predict needs at least one example")
+        return np.concatenate([self.forward(X[i:i + batch_size], inference=True)
+                               for i in range(0, len(X), batch_size)])
+
+    def shapes(self, input_shape: tuple) -> list[tuple[Layer, tuple, int]]:
+        """Each layer's per-example output shape and parameter count for ``input_shape`` (no batch axis)."""
+        rows = []
+        for layer in self.layers:
+            out = layer.output_shape(tuple(input_shape))
+            rows.append((layer, out, layer.param_count(tuple(input_shape))))
+            input_shape = out
+        return rows
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f"  loss={self.loss!r}, seed={self.seed}\n)"
+
+
+__all__ = ["LayerBlock", "NeuralNetwork"]

@@ -1,0 +1,81 @@
+"""Max and average pooling (the chapter describes them without code), with their gradients.
+
+x: (batch, channels, height, width) -> (batch, channels, out_h, out_w), ``out_h = (height - size) // stride + 1``.
+Each output cell summarises one ``size x size`` window: its maximum, or its mean. The gradient of a max goes
+only to the cell that won the window (the first one on a tie); the gradient of a mean is shared equally.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy import ndarray
+from numpy.lib.stride_tricks import sliding_window_view
+
+from smartflow_core.operation import Operation
+
+MODES = ("max", "avg")
+
+
+def pool_geometry(in_hw, size: int, stride: int | None = None):
+    """Validate a pooling and return ``(stride, (out_h, out_w))``."""
+    stride = size if stride is None else stride
+    if size < 1 or stride < 1:
+        raise ValueError(f"pool size and stride must be at least 1, got size {size} and stride {stride}")
+    h, w = in_hw
+    if size > h or size > w:
+        raise ValueError(f"a {size}x{size} pool does not fit a {h}x{w} input")
+    return stride, ((h - size) // stride + 1, (w - size) // stride + 1)
+
+
+def _windows(x: ndarray, size: int, stride: int, out_hw) -> ndarray:
+    v = sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
+    return v[:, :, :out_hw[0], :out_hw[1]]
+
+
+def pool2d_forward(x: ndarray, size: int = 2, stride: int | None = None, mode: str = "max") -> ndarray:
+    """Pool every ``size x size`` window (step ``stride``, default ``size``) to its max or mean."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if x.ndim != 4:
+        raise ValueError(f"expected x of shape (batch, channels, h, w), got {x.shape}")
+    stride, out_hw = pool_geometry(x.shape[2:], size, stride)
+    win = _windows(x, size, stride, out_hw)
+    return win.max(axis=(4, 5)) if mode == "max" else win.mean(axis=(4, 5))
+
+
+def pool2d_input_grad(x: ndarray, output_grad: ndarray, size: int = 2, stride: int | None = None,
+                      mode: str = "max") -> ndarray:
+    """dL/dx of :func:`pool2d_forward`, shape of ``x``."""
+    stride, (oh, ow) = pool_geometry(x.shape[2:], size, stride)
+    if output_grad.shape != x.shape[:2] + (oh, ow):
+        raise ValueError(f"output gradient has shape {output_grad.shape}, the output has shape "
+                         f"{x.shape[:2] + (oh, ow)}")
+    grad = np.zeros_like(x, dtype=np.result_type(x, output_grad))
+    if mode == "max":
+        winner = _windows(x, size, stride, (oh, ow)).reshape(x.shape[:2] + (oh, ow, size * size)).argmax(-1)
+    for i in range(size):
+        for j in range(size):
+            share = output_grad / (size * size) if mode == "avg" else output_grad * (winner == i * size + j)
+            grad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += share
+    return grad
+
+
+class Pool2D(Operation):
+    """Pooling as an Operation: ``Pool2D(size=2, mode="max")``."""
+
+    def __init__(self, size: int = 2, stride: int | None = None, mode: str = "max") -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.size, self.stride, self.mode = size, stride, mode
+
+    def _output(self, inference: bool) -> ndarray:
+        return pool2d_forward(self.input_, self.size, self.stride, self.mode)
+
+    def _input_grad(self, output_grad: ndarray) -> ndarray:
+        return pool2d_input_grad(self.input_, output_grad, self.size, self.stride, self.mode)
+
+    def __repr__(self) -> str:
+        return f"Pool2D(size={self.size}, stride={self.stride}, mode={self.mode!r})"
+
+
+__all__ = ["pool_geometry", "pool2d_forward", "pool2d_input_grad", "Pool2D"]
