@@ -139,7 +139,7 @@ class Trainer:
                 if self._evaluate_epoch(e, eval_every, step, X_test, y_test, early_stopping, last_model, history,
                                         on_eval, eval_batch_size):
                     break
-            if self.optim.final_lr:
+            if self.optim.final_lr and e + 1 < epochs:  # the book decayed once more, past final_lr
                 self.optim._decay_lr()
             if on_epoch is not None:
                 on_epoch(e + 1, history)
