@@ -48,11 +48,18 @@ class Layer:
         self.output = input_
         return self.output
 
-    def backward(self, output_grad: ndarray) -> ndarray:
+    def backward(self, output_grad: ndarray, input_grad: bool = True) -> ndarray | None:
+        """Gradients of every operation, last to first. ``input_grad=False`` lets a first parameter operation
+        skip dL/dinput, which nobody reads when this is the network's first layer (returns None then)."""
         assert_same_shape(self.output, output_grad)
-        for operation in reversed(self.operations):
-            output_grad = operation.backward(output_grad)
-        assert_same_shape(self.input_, output_grad)
+        for i in reversed(range(len(self.operations))):
+            operation = self.operations[i]
+            if i == 0 and not input_grad and isinstance(operation, ParamOperation):
+                output_grad = operation.backward(output_grad, input_grad=False)
+            else:
+                output_grad = operation.backward(output_grad)
+        if output_grad is not None:
+            assert_same_shape(self.input_, output_grad)
         self.param_grads = [op.param_grad for op in self.operations if isinstance(op, ParamOperation)]
         return output_grad
 

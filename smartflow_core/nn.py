@@ -26,10 +26,12 @@ class LayerBlock:
             X_batch = layer.forward(X_batch, inference)
         return X_batch
 
-    def backward(self, loss_grad: ndarray) -> ndarray:
+    def backward(self, loss_grad: ndarray, input_grad: bool = True) -> ndarray | None:
+        """Back through every layer; returns dL/dinput, or None with ``input_grad=False`` (training skips
+        the first layer's input gradient, which nothing reads)."""
         grad = loss_grad
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
+        for i in reversed(range(len(self.layers))):
+            grad = self.layers[i].backward(grad, input_grad=input_grad or i > 0)
         return grad
 
     def params(self) -> Iterator[ndarray]:
@@ -73,7 +75,7 @@ class NeuralNetwork(LayerBlock):
         """Forward, loss, and backward; the optimizer's step is separate. Returns the batch's loss."""
         prediction = self.forward(X_batch, inference)
         batch_loss = self.loss.forward(prediction, y_batch)
-        self.backward(self.loss.backward())
+        self.backward(self.loss.backward(), input_grad=False)
         return batch_loss
 
     def predict(self, X: ndarray, batch_size: int = 1000) -> ndarray:

@@ -51,11 +51,13 @@ class ParamOperation(Operation):
         self.param = param
         self.param_grad: ndarray | None = None
 
-    def backward(self, output_grad: ndarray) -> ndarray:
+    def backward(self, output_grad: ndarray, input_grad: bool = True) -> ndarray | None:
+        """``input_grad=False`` skips dL/dinput (a network's first operation: nothing reads it)."""
         assert_same_shape(self.output, output_grad)
-        self.input_grad = self._input_grad(output_grad)
+        self.input_grad = self._input_grad(output_grad) if input_grad else None
         self.param_grad = self._param_grad(output_grad)
-        assert_same_shape(self.input_, self.input_grad)
+        if input_grad:
+            assert_same_shape(self.input_, self.input_grad)
         assert_same_shape(self.param, self.param_grad)
         return self.input_grad
 
