@@ -78,8 +78,8 @@ def conv2d_forward(x: ndarray, param: ndarray, stride: int = 1, padding=None) ->
     _check(x, param)
     pads, out_hw = conv_geometry(x.shape[2:], param.shape[2:], stride, padding)
     cols = _windows(_pad(x, pads), param.shape[2:], stride, out_hw)
-    out = np.tensordot(cols, param, axes=([1, 4, 5], [0, 2, 3]))  # (batch, out_h, out_w, out_channels)
-    return out.transpose(0, 3, 1, 2)
+    out = np.tensordot(param, cols, axes=([0, 2, 3], [1, 4, 5]))  # (out_channels, batch, out_h, out_w)
+    return out.transpose(1, 0, 2, 3)
 
 
 def conv2d_input_grad(x_shape, param: ndarray, output_grad: ndarray, stride: int = 1, padding=None) -> ndarray:
@@ -87,15 +87,15 @@ def conv2d_input_grad(x_shape, param: ndarray, output_grad: ndarray, stride: int
     pads, out_hw = conv_geometry(x_shape[2:], param.shape[2:], stride, padding)
     _check_grad(output_grad, (x_shape[0], param.shape[1]) + out_hw)
     kh, kw = param.shape[2:]
-    # (batch, out_h, out_w, in_channels, kh, kw): what each output cell sends to each cell of its window
-    cols = np.tensordot(output_grad.transpose(0, 2, 3, 1), param, axes=([3], [1]))
+    # (in_channels, kh, kw, batch, out_h, out_w): what each output cell sends to each cell of its window
+    cols = np.tensordot(param, output_grad, axes=([1], [1]))
     b, c, h, w = x_shape
-    grad_pad = np.zeros((b, c, h + 2 * pads[0], w + 2 * pads[1]), dtype=cols.dtype)
+    grad_pad = np.zeros((c, b, h + 2 * pads[0], w + 2 * pads[1]), dtype=cols.dtype)
     oh, ow = out_hw
     for i in range(kh):
         for j in range(kw):
-            grad_pad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += cols[..., i, j].transpose(0, 3, 1, 2)
-    return grad_pad[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w]
+            grad_pad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += cols[:, i, j]
+    return grad_pad[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w].transpose(1, 0, 2, 3)
 
 
 def conv2d_param_grad(x: ndarray, output_grad: ndarray, kernel_hw, stride: int = 1, padding=None) -> ndarray:

@@ -29,7 +29,9 @@ def output_size(n: int, k: int, pad: int, stride: int) -> int:
 
 
 def _is_chapter(param_len: int, pad, stride: int) -> bool:
-    return stride == 1 and (pad is None or pad == param_len // 2)
+    """The chapter's own case: an odd kernel, "same" padding of k // 2, stride 1 (n outputs for n inputs).
+    Anything else, even kernels included, follows the output-size formula."""
+    return stride == 1 and param_len % 2 == 1 and (pad is None or pad == param_len // 2)
 
 
 # ---------------------------------------------------------------------------------------------------- 1D
@@ -186,7 +188,7 @@ def _compute_grads_obs(input_obs: ndarray, output_grad_obs: ndarray, param: ndar
     """dL/dinput of one observation. Default: the chapter's formula (the flipped kernel slid over the padded
     output gradient); otherwise every output cell scatters ``grad * param`` back onto the window it read."""
     in_channels, out_channels, fh, fw = param.shape
-    if _is_chapter(fh, pad, stride) and fh == fw and fh % 2 == 1:
+    if _is_chapter(fh, pad, stride) and fh == fw:
         input_grad = np.zeros_like(input_obs)
         output_obs_pad = _pad_2d_channel(output_grad_obs, fh // 2)
         for c_in in range(in_channels):

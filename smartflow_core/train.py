@@ -1,0 +1,87 @@
+"""Train a preset on MNIST from the terminal: ``python -m smartflow_core.train --preset default``.
+
+Prints a progress bar and the test accuracy at every evaluation, saves the model with its metadata (preset,
+seed, test accuracy on the full test set, training time). ``--preset chapter`` runs the chapter's experiment
+(add ``--book`` for the book's gradients).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from smartflow_core import book_mode
+from smartflow_core.data import load_mnist
+from smartflow_core.eval import calc_accuracy_model
+from smartflow_core.optimizers import SGDMomentum
+from smartflow_core.persist import save_model
+from smartflow_core.presets import INPUT_SHAPE, MNIST_MEAN, MNIST_STD, PRESETS, build, one_hot, prepare_images
+from smartflow_core.trainer import Trainer
+from smartflow_core.util import enable_logging
+
+PRETRAINED = Path(__file__).resolve().parent / "models" / "pretrained.npz"
+
+
+def _bar(stream):
+    def on_batch(info):
+        if info.batch % 20 and info.batch != info.batches_per_epoch - 1:
+            return
+        done = (info.batch + 1) / info.batches_per_epoch
+        rate = info.images_seen / max(info.seconds, 1e-9)
+        stream.write(f"\repoch {info.epoch} [{'#' * int(30 * done):<30}] {100 * done:5.1f}%  loss {info.loss:7.4f}"
+                     f"  {rate:6.0f} img/s")
+        stream.flush()
+    return on_batch
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    ap.add_argument("--data", default=None, help="folder with the four MNIST files (default: SMARTFLOW_MNIST_DIR, "
+                    "~/.smartflow/mnist, else the bundled subset)")
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
+    ap.add_argument("--book", action="store_true", help="the book's convolution gradients (bugs included)")
+    ap.add_argument("--out", type=Path, default=None, help=f"where to save the model (default {PRETRAINED} "
+                    "for the default preset, else nothing)")
+    args = ap.parse_args(argv)
+    enable_logging(stream=sys.stdout)
+    preset = PRESETS[args.preset]
+    dtype = np.dtype(preset.dtype)
+    X_train, y_train, X_test, y_test = load_mnist(args.data)
+    if args.train_size:
+        X_train, y_train = X_train[:args.train_size], y_train[:args.train_size]
+    Xtr, Xte = prepare_images(X_train, dtype), prepare_images(X_test, dtype)
+    with book_mode(args.book):
+        net = build(preset)
+    print(net)
+    optim = SGDMomentum(preset.lr, final_lr=preset.final_lr, decay_type=preset.decay_type, momentum=preset.momentum)
+    epochs = args.epochs or preset.epochs
+    start = time.perf_counter()
+    trainer = Trainer(net, optim)
+    history = trainer.fit(Xtr, one_hot(y_train, dtype=dtype), Xte, one_hot(y_test, dtype=dtype), epochs=epochs,
+                          eval_every=1, batch_size=preset.batch_size, seed=preset.seed, early_stopping=False,
+                          conv_testing=args.preset == "chapter", on_batch=_bar(sys.stderr),
+                          on_eval=lambda e: sys.stderr.write("\n"))
+    seconds = time.perf_counter() - start
+    accuracy = calc_accuracy_model(trainer.net, Xte, y_test)
+    print(f"test accuracy {accuracy:.2f}% on {len(y_test)} images after {epochs} epoch(s), {seconds:.0f} s")
+    out = args.out or (PRETRAINED if args.preset == "default" and not args.train_size and not args.book else None)
+    if out is not None:
+        meta = {"preset": preset.name, "seed": preset.seed, "epochs": epochs, "test_accuracy": accuracy,
+                "test_images": int(len(y_test)), "train_images": int(len(y_train)), "train_seconds": round(seconds, 1),
+                "standardize": {"mean": MNIST_MEAN, "std": MNIST_STD}, "book": args.book,
+                "history": history.to_dict(), "command": "python -m smartflow_core.train " + " ".join(argv or sys.argv[1:])}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_model(trainer.net, out, INPUT_SHAPE, meta)
+        print(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())
