@@ -95,7 +95,7 @@ class NeuralNetwork(LayerBlock):
         return rows
 
     def __repr__(self) -> str:
-        return super().__repr__()[:-1] + f"  loss={self.loss!r}, seed={self.seed}\n)"
+        return super().__repr__()[:-2] + f",\n  loss={self.loss!r}, seed={self.seed}\n)"
 
 
 __all__ = ["LayerBlock", "NeuralNetwork"]
