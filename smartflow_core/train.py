@@ -38,6 +38,12 @@ def _bar(stream):
     return on_batch
 
 
+def _print_eval(info) -> None:
+    where = f"epoch {info.epoch}" if info.batch < 0 else f"epoch {info.epoch}, batch {info.batch}"
+    sys.stderr.write("\n")
+    print(f"test accuracy after {where}: {info.accuracy:.2f}%", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
@@ -66,7 +72,7 @@ def main(argv=None) -> int:
     history = trainer.fit(Xtr, one_hot(y_train, dtype=dtype), Xte, one_hot(y_test, dtype=dtype), epochs=epochs,
                           eval_every=1, batch_size=preset.batch_size, seed=preset.seed, early_stopping=False,
                           conv_testing=args.preset == "chapter", on_batch=_bar(sys.stderr),
-                          on_eval=lambda e: sys.stderr.write("\n"))
+                          on_eval=_print_eval)
     seconds = time.perf_counter() - start
     accuracy = calc_accuracy_model(trainer.net, Xte, y_test)
     print(f"test accuracy {accuracy:.2f}% on {len(y_test)} images after {epochs} epoch(s), {seconds:.0f} s")
