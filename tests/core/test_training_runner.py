@@ -1,0 +1,369 @@
+"""app.training without Streamlit: the background run, pause/resume/stop, errors, divergence, the queue, copies.
+
+Every test builds its runs through the ``make_run`` fixture, which stops and joins them afterwards and then checks
+that no ``smartflow-train`` thread is left alive. Waits poll the snapshot with a deadline, never a bare sleep.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import app.training as training
+from app.training import THREAD_NAME, RunQueue, SessionSlot, TrainConfig, TrainingRun, _grad_rms, run_queue
+from smartflow_core.data import SUBSET_PATH, load_mnist
+from smartflow_core.nn import NeuralNetwork
+from smartflow_core.persist import build_model, load_model
+from smartflow_core.presets import one_hot, prepare_images
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 10.0
+
+# a few hundred images train this in well under a second per epoch
+TINY = {"layers": [{"type": "Conv2DLayer", "out_channels": 4, "param_size": 3, "activation": "ReLU",
+                    "weight_init": "he"},
+                   {"type": "Pool2DLayer", "size": 2, "mode": "max", "flatten": True},
+                   {"type": "DenseLayer", "neurons": 10, "activation": "Linear", "weight_init": "he"}],
+        "loss": {"type": "SoftmaxCrossEntropy"}, "seed": 3, "input_shape": [1, 28, 28]}
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    X_train, y_train, X_test, y_test = load_mnist(SUBSET_PATH)
+    arrays = (X_train[:600].copy(), y_train[:600].copy(), X_test[:200].copy(), y_test[:200].copy())
+    for a in arrays:
+        a.setflags(write=False)  # shared as the app shares them: the runner must never write
+    return arrays
+
+
+def config(**kw) -> TrainConfig:
+    base = dict(model=TINY, train_size=300, epochs=2, batch_size=30, optimizer="SGDMomentum", lr=0.01,
+                momentum=0.9, seed=1, eval_every=1, eval_test_size=100, grad_every=5)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def make_run(mnist):
+    made = []
+
+    def make(queue=None, data=None, **kw):
+        run = TrainingRun(config(**kw), *(data or mnist), queue=queue or RunQueue(4), publish_every=0.05)
+        made.append(run)
+        return run
+
+    yield make
+    for run in made:
+        run.stop()
+    assert all(run.join(TIMEOUT) for run in made), "a run did not end after stop()"
+    assert not [t for t in threading.enumerate() if t.name == THREAD_NAME and t.is_alive()]
+
+
+def wait_for(run: TrainingRun, predicate, timeout: float = TIMEOUT):
+    """Poll the snapshot until ``predicate(snapshot)``; fail with the last snapshot's status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snap = run.snapshot()
+        if predicate(snap):
+            return snap
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out: status {snap.status}, step {snap.step}, message {snap.message}")
+        time.sleep(0.01)
+
+
+LONG = dict(epochs=500)  # never finishes by itself inside a test: each test stops it
+
+
+# ---------------------------------------------------------------------------------------------- a whole run
+
+
+def test_start_progresses_to_done_with_history(make_run):
+    queue = RunQueue(2)
+    run = make_run(queue=queue).start()
+    snap = wait_for(run, lambda s: s.ended)
+    assert snap.status == "done" and snap.message is None and snap.error is None
+    assert snap.step == snap.total_steps == 20 and snap.progress == 1.0  # 2 epochs of 300 / 30
+    assert [s for s, _ in snap.losses] == list(range(1, 21))
+    assert [e.epoch for e in snap.evals] == [1, 2] and 0 <= snap.accuracy <= 100
+    assert snap.seconds > 0 and snap.images_per_second > 0 and snap.eta_seconds is None
+    assert snap.filters.shape == (1, 4, 3, 3)
+    assert run.history.epochs_completed == 2 and run.history.batch_losses == list(snap.losses)
+    assert queue.counts() == (0, 0)  # the slot is given back
+    # the finished weights come back as a model file persist can read
+    net, meta = load_model(run.model_bytes())
+    assert meta["train_images"] == 300 and meta["eval_images"] == 100 and len(meta["history"]["evals"]) == 2
+    assert meta["train_config"]["model"]["layers"][0]["out_channels"] == 4
+    assert net.predict(prepare_images(np.zeros((3, 784), np.uint8))).shape == (3, 10)
+
+
+def test_eval_steps_adds_evaluations_inside_epochs(make_run):
+    run = make_run(eval_steps=4).start()
+    snap = wait_for(run, lambda s: s.ended)
+    # every 4 steps, plus each epoch's end (step 10 and 20; 20 is not doubled)
+    assert [e.step for e in snap.evals] == [4, 8, 10, 12, 16, 20]
+
+
+# ---------------------------------------------------------------------------------------------- pause, resume, stop
+
+
+def test_pause_holds_the_step_and_resume_continues(make_run):
+    run = make_run(**LONG).start()
+    wait_for(run, lambda s: s.step >= 3)
+    run.pause()
+    paused = wait_for(run, lambda s: s.status == "paused")
+    assert paused.pause_requested
+    time.sleep(0.3)
+    later = run.snapshot()
+    assert later.status == "paused" and later.step == paused.step
+    assert abs(later.seconds - paused.seconds) < 0.05  # paused time is not counted
+    run.resume()
+    wait_for(run, lambda s: s.status == "running" and s.step > paused.step)
+
+
+def test_stop_from_running(make_run):
+    run = make_run(**LONG).start()
+    wait_for(run, lambda s: s.step >= 2)
+    run.stop()
+    assert run.join(TIMEOUT)
+    snap = run.snapshot()
+    assert snap.status == "stopped" and snap.stop_requested and snap.step < snap.total_steps
+
+
+def test_stop_from_paused(make_run):
+    run = make_run(**LONG).start()
+    wait_for(run, lambda s: s.step >= 1)
+    run.pause()
+    wait_for(run, lambda s: s.status == "paused")
+    run.stop()  # must wake the waiting worker
+    assert run.join(TIMEOUT) and run.snapshot().status == "stopped"
+
+
+def test_stop_from_queued_leaves_the_queue(make_run):
+    queue = RunQueue(1)
+    first, second = make_run(queue=queue, **LONG).start(), make_run(queue=queue, **LONG).start()
+    assert second.snapshot().status == "queued"
+    wait_for(first, lambda s: s.step >= 1)
+    second.stop()
+    assert second.join(TIMEOUT) and second.snapshot().status == "stopped"
+    assert second.snapshot().step == 0 and queue.position(second) == 0
+    assert first.snapshot().active  # the running one is untouched
+    assert queue.counts() == (1, 0)
+
+
+def test_stop_before_start_and_no_second_start(make_run):
+    run = make_run()
+    assert run.snapshot().status == "idle"
+    run.stop()
+    assert run.snapshot().status == "stopped" and run.join(0)
+    with pytest.raises(RuntimeError, match="already stopped"):
+        run.start()
+
+
+# ---------------------------------------------------------------------------------------------- failures
+
+
+@pytest.mark.parametrize("case, match", [
+    ("dense_without_flatten", "DenseLayer expects"),  # fails at the first forward pass, inside fit
+    ("bad_images", "expected MNIST images"),          # fails while preparing the data
+    ("bad_layer_argument", "out_channels"),           # fails while building the network
+])
+def test_error_in_the_thread_becomes_status_error(make_run, mnist, case, match):
+    queue, data, model = RunQueue(1), None, TINY
+    if case == "dense_without_flatten":
+        model = {**TINY, "layers": [TINY["layers"][0], {"type": "DenseLayer", "neurons": 10}]}
+    elif case == "bad_images":
+        data = (np.zeros((50, 10), np.uint8), mnist[1][:50], mnist[2], mnist[3])
+    else:
+        model = {**TINY, "layers": [{**TINY["layers"][0], "out_channels": 0}] + TINY["layers"][1:]}
+    run = make_run(queue=queue, data=data, model=model).start()
+    snap = wait_for(run, lambda s: s.ended)
+    assert snap.status == "error" and match in snap.error and snap.message == snap.error
+    assert queue.counts() == (0, 0)  # the slot is free for the next run
+    assert run.join(TIMEOUT)
+
+
+def test_divergence_stops_with_a_hint(make_run):
+    queue = RunQueue(1)
+    run = make_run(queue=queue, lr=1e6, epochs=5).start()
+    snap = wait_for(run, lambda s: s.ended)
+    assert snap.status == "diverged"
+    assert snap.message == f"The loss became NaN at step {snap.step + 1}: lower the learning rate (try 100000)."
+    assert snap.error is None and queue.counts() == (0, 0)
+
+
+# ---------------------------------------------------------------------------------------------- the queue
+
+
+def test_queue_cap_holds_runs_back_in_order(make_run):
+    queue = RunQueue(1)
+    first = make_run(queue=queue, **LONG).start()
+    second = make_run(queue=queue, **LONG).start()
+    third = make_run(queue=queue, **LONG).start()
+    wait_for(first, lambda s: s.step >= 1)
+    assert (second.snapshot().status, second.snapshot().queue_position) == ("queued", 1)
+    assert third.snapshot().queue_position == 2
+    second.stop()  # a stopped queued run leaves the line at once
+    assert third.snapshot().queue_position == 1
+    time.sleep(0.1)
+    assert third.snapshot().step == 0  # still waiting while the first holds the only slot
+    first.stop()
+    snap = wait_for(third, lambda s: s.step >= 1)
+    assert snap.status in ("running", "paused") and snap.queue_position == 0
+
+
+def test_pause_requested_while_queued_takes_effect_when_it_starts(make_run):
+    queue = RunQueue(1)
+    first, second = make_run(queue=queue, **LONG).start(), make_run(queue=queue, **LONG).start()
+    second.pause()
+    first.stop()
+    snap = wait_for(second, lambda s: s.status == "paused")
+    assert snap.step == 0
+
+
+def test_run_queue_reads_its_cap_from_the_environment(monkeypatch):
+    monkeypatch.setattr(training, "_QUEUE", None)
+    monkeypatch.setenv("SMARTFLOW_MAX_RUNS", "3")
+    assert run_queue().max_runs == 3 and run_queue() is run_queue()
+    monkeypatch.setattr(training, "_QUEUE", None)
+    monkeypatch.setenv("SMARTFLOW_MAX_RUNS", "many")
+    with pytest.raises(ValueError, match="SMARTFLOW_MAX_RUNS must be a whole number >= 1, got 'many'"):
+        run_queue()
+
+
+# ---------------------------------------------------------------------------------------------- copies
+
+
+def test_snapshot_copies_are_independent_of_the_live_network(make_run):
+    run = make_run(**LONG).start()
+    wait_for(run, lambda s: s.step >= 2)
+    run.pause()
+    before = wait_for(run, lambda s: s.status == "paused")
+    kept_filters, kept_losses = before.filters.copy(), len(before.losses)
+    live = next(run._trainer.net.params())
+    assert not np.shares_memory(before.filters, live)
+    assert not before.filters.flags.writeable
+    np.testing.assert_array_equal(before.filters, live)  # published when it paused: exact
+    run.resume()
+    after = wait_for(run, lambda s: s.step >= before.step + 5 and not np.array_equal(s.filters, kept_filters))
+    np.testing.assert_array_equal(before.filters, kept_filters)  # the old snapshot did not move
+    assert len(before.losses) == kept_losses and len(after.losses) > kept_losses
+
+
+def test_network_copy_works_while_running(make_run, mnist):
+    run = make_run(**LONG).start()
+    wait_for(run, lambda s: s.step >= 1 and s.status == "running")
+    X = prepare_images(mnist[2][:5])
+    for _ in range(3):
+        net = run.network_copy()
+        assert isinstance(net, NeuralNetwork) and run.snapshot().status == "running"
+        live = list(run._trainer.net.params())
+        assert not any(np.shares_memory(a, b) for a in net.params() for b in live)
+        out = net.predict(X)
+        assert out.shape == (5, 10) and np.all(np.isfinite(out))
+        for p in net.params():
+            p[...] = 0  # the copy is ours to change
+        time.sleep(0.02)
+    assert not all(np.all(p == 0) for p in run.network_copy().params())
+
+
+def test_continue_training_from_an_initial_network(make_run, mnist):
+    first = make_run(epochs=3).start()
+    wait_for(first, lambda s: s.ended)
+    trained = first.network_copy()
+    kept = [p.copy() for p in trained.params()]
+    fresh_first_loss = first.snapshot().losses[0][1]
+    run = TrainingRun(config(epochs=1, optimizer="SGD", lr=1e-9), *mnist, initial=trained, queue=RunQueue(1))
+    run.start()
+    assert run.join(TIMEOUT)
+    snap = run.snapshot()
+    assert snap.status == "done"
+    assert snap.losses[0][1] < fresh_first_loss  # it started from the trained weights, not from scratch
+    for a, b in zip(run.network_copy().params(), kept):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(trained.params(), kept):
+        np.testing.assert_array_equal(a, b)  # the given network was never touched
+
+
+# ---------------------------------------------------------------------------------------------- gradient norms
+
+
+def test_gradient_norms_are_recorded_per_weight(make_run):
+    run = make_run(grad_every=5).start()
+    snap = wait_for(run, lambda s: s.ended)
+    assert snap.grad_labels == ("1 Conv2DLayer filters", "3 DenseLayer weights", "3 DenseLayer bias")
+    assert [s for s, _ in snap.grad_norms] == [1, 5, 10, 15, 20]
+    assert all(len(v) == 3 and all(np.isfinite(x) and x > 0 for x in v) for _, v in snap.grad_norms)
+
+
+def test_gradient_rms_is_norm_over_root_size():
+    rng = np.random.default_rng(0)
+    net = build_model(TINY)
+    X = prepare_images(rng.integers(0, 256, (8, 784)).astype(np.uint8))
+    net.train_batch(X, one_hot(rng.integers(0, 10, 8)))
+    grads = [g for layer in net.layers for g in layer.param_grads]
+    expected = [np.sqrt(np.mean(np.square(g.astype(np.float64)))) for g in grads]
+    np.testing.assert_allclose(_grad_rms(net), expected, rtol=1e-12)
+    # a gradient scaled up 100 times in every entry reads 100 times larger, whatever its size
+    net.layers[0].param_grads[0] = net.layers[0].param_grads[0] * 100
+    assert _grad_rms(net)[0] == pytest.approx(100 * expected[0])
+
+
+# ---------------------------------------------------------------------------------------------- config, session
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("epochs", 0, "epochs must be a whole number >= 1, got 0"),
+    ("batch_size", 2.5, "batch_size must be a whole number"),
+    ("optimizer", "Adam", "optimizer must be one of"),
+    ("lr", 0, "the learning rate must be a positive number, got 0"),
+    ("lr", float("nan"), "the learning rate must be a positive number"),
+    ("final_lr", -0.1, "final_lr must be a number >= 0, got -0.1"),
+    ("momentum", 1.0, r"momentum must be in \[0, 1\)"),
+    ("decay_type", "cosine", "decay_type must be one of"),
+    ("seed", 0, "seed must be a whole number >= 1"),
+    ("dtype", "float16", "dtype must be one of"),
+    ("eval_test_size", 0, "eval_test_size must be"),
+    ("model", "{not json", "model must be a model config dict or its JSON"),
+    ("model", {"layers": [{"type": "Conv3D"}], "loss": {"type": "SoftmaxCrossEntropy"}}, "unknown layer type"),
+    ("model", {"layers": TINY["layers"]}, "needs 'loss'"),
+    ("model", {**TINY, "input_shape": [3, 32, 32]}, "train on MNIST images"),
+])
+def test_config_rejects_bad_values(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        config(**{field: value})
+
+
+def test_config_is_hashable_and_comes_from_presets():
+    assert hash(config()) == hash(config()) and config() == config()
+    assert json.loads(config().model) == TINY
+    with pytest.raises(ValueError, match="exponential decay needs a positive final_lr"):
+        config(decay_type="exponential", final_lr=0)
+    cfg = TrainConfig.from_preset("default", epochs=1)
+    assert cfg.epochs == 1 and cfg.optimizer == "SGDMomentum" and cfg.decay_type == "exponential"
+    assert cfg.model_config["layers"][0]["out_channels"] == 16
+
+
+def test_session_slot_keeps_past_runs_and_stops_on_release(make_run):
+    slot = SessionSlot(keep=2)
+    first = slot.start(make_run(**LONG))
+    wait_for(first, lambda s: s.step >= 1)
+    second = slot.start(make_run(**LONG))  # replacing stops the first, without waiting
+    assert first.join(TIMEOUT) and first.snapshot().status == "stopped"
+    assert slot.run is second and slot.past == [first]
+    labels = [s.label for s in slot.compare()]
+    assert labels[0].startswith("#1 ") and labels[1].startswith("#2 ")
+    wait_for(second, lambda s: s.step >= 1)
+    slot.stop()  # what on_release calls
+    assert second.join(TIMEOUT) and second.snapshot().status == "stopped"
+
+
+def test_the_runner_does_not_import_streamlit():
+    code = "import sys, app.training; print('streamlit' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
