@@ -127,6 +127,7 @@ class Dropout(Operation):
         self.mask: ndarray | None = None
 
     def _output(self, inference: bool) -> ndarray:
+        self.inference = inference
         if inference:
             return self.input_ * self.input_.dtype.type(self.keep_prob)
         if self.rng is None:
@@ -135,6 +136,8 @@ class Dropout(Operation):
         return self.input_ * self.mask.astype(self.input_.dtype)
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
+        if self.inference:  # after an inference forward (saliency maps): the derivative of x * keep_prob
+            return output_grad * output_grad.dtype.type(self.keep_prob)
         return output_grad * self.mask.astype(output_grad.dtype)
 
     def __repr__(self) -> str:

@@ -61,6 +61,9 @@ def save_model(net: NeuralNetwork, path, input_shape, metadata: dict | None = No
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, metadata=np.array(json.dumps(meta)), **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; a saved model is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

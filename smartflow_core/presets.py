@@ -56,7 +56,7 @@ PRESETS = {
          {"type": "Conv2DLayer", "out_channels": 32, "param_size": 5, "weight_init": "he", "activation": "ReLU"},
          {"type": "Pool2DLayer", "size": 2, "mode": "max", "flatten": True},
          {"type": "DenseLayer", "neurons": 10, "activation": "Linear", "weight_init": "he"}),
-        lr=0.05, momentum=0.9, epochs=4, batch_size=64, seed=20190402, final_lr=0.005, decay_type="exponential"),
+        lr=0.02, momentum=0.9, epochs=8, batch_size=64, seed=20190402, final_lr=0.0005, decay_type="exponential"),
 }
 
 
