@@ -1,0 +1,156 @@
+"""Plotly figure builders for the lessons: number grids with the current window outlined.
+
+One colour scale everywhere: ColorBrewer PuOr, diverging and colour-blind safe, centred on zero (orange below,
+white at zero, purple above), its limits symmetric so zero is always white. Padding cells are grey and say 0.
+Small grids show every value in its cell (``texttemplate``); big ones show values on hover.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+SCALE = "PuOr"
+PAD_GREY = "#d4d4d4"
+TEXT_LIMIT = 10  # grids up to this many columns (and rows) print their numbers in the cells
+
+
+def fmt(x: float) -> str:
+    """A number as a learner reads it: ``9``, ``-3.96``, ``0.0625``; ``-0`` shows as ``0``."""
+    x = float(x)
+    if not math.isfinite(x):
+        return ""
+    if x == int(x) and abs(x) < 1e12:
+        return str(int(x))
+    return f"{x:.4g}"
+
+
+def limit(*arrays) -> float:
+    """The colour limit that fits every array: the largest absolute value (1 when all are 0 or empty)."""
+    vals = [np.nanmax(np.abs(a)) for a in arrays if np.size(a) and np.isfinite(a).any()]
+    m = max(vals, default=0.0)
+    return float(m) if m > 0 else 1.0
+
+
+def outline(fig: go.Figure, top: float, left: float, height: int, width: int, *, dash: str | None = None) -> None:
+    """A rectangle around cells ``[top, top+height) x [left, left+width)``: white under black, visible on any
+    colour of the scale."""
+    box = dict(type="rect", x0=left - 0.5, x1=left + width - 0.5, y0=top - 0.5, y1=top + height - 0.5,
+               xref="x", yref="y")
+    fig.add_shape(**box, line=dict(color="white", width=6))
+    fig.add_shape(**box, line=dict(color="black", width=3, dash=dash))
+
+
+def _texts(z: np.ndarray) -> list[list[str]]:
+    return [[fmt(v) for v in row] for row in z]
+
+
+def _auto_text(rows: int, cols: int) -> bool:
+    return rows <= TEXT_LIMIT and cols <= TEXT_LIMIT
+
+
+def _layout(fig: go.Figure, rows: int, cols: int, title: str, height: int | None, ticks: bool,
+            text: bool) -> go.Figure:
+    height = height or (min(460, max(200, 38 * rows + 60)) if text else 360)
+    axis = dict(showgrid=False, zeroline=False, showline=False, ticks="", constrain="domain",
+                showticklabels=ticks, tickfont=dict(size=10, color="#666"), tickmode="linear", tick0=0)
+    fig.update_yaxes(**axis, autorange="reversed", scaleanchor="x", dtick=1 if rows <= TEXT_LIMIT else 5)
+    fig.update_xaxes(**axis, side="top", dtick=1 if cols <= TEXT_LIMIT else 5)
+    fig.update_layout(height=height, margin=dict(l=4, r=4, t=56 if title else 24, b=4),
+                      title=dict(text=title, font=dict(size=14), y=1, yanchor="top", yref="container",
+                                 pad=dict(t=8)) if title else None,
+                      plot_bgcolor="white", dragmode=False)
+    return fig
+
+
+def _heatmap(z: np.ndarray, m: float, text: bool, name: str, **kw) -> go.Heatmap:
+    size = 13 if z.shape[1] <= 8 else 11
+    return go.Heatmap(z=z, zmin=-m, zmax=m, colorscale=SCALE, showscale=False, xgap=1, ygap=1,
+                      text=_texts(z) if text else None, texttemplate="%{text}" if text else None,
+                      textfont=dict(size=size), **kw,
+                      hovertemplate=f"row %{{y}}, col %{{x}}: {name} %{{z:.4g}}<extra></extra>")
+
+
+def grid(z, *, title: str = "", pad: int = 0, window=None, marks=(), height: int | None = None,
+         ticks: bool = True, text: bool | None = None, zmax: float | None = None, name: str = "") -> go.Figure:
+    """A 2D array as a heatmap. ``pad`` grey border cells; ``window`` (top, left, h, w) outlined;
+    ``marks`` more cells (row, col) outlined with a dotted line; NaN cells are left blank. Numbers are printed
+    in the cells of small grids (``text``), shown on hover otherwise."""
+    z = np.asarray(z, dtype=np.float64)
+    rows, cols = z.shape
+    text = _auto_text(rows, cols) if text is None else text
+    inner = np.full(z.shape, np.nan)
+    inner[pad:rows - pad, pad:cols - pad] = z[pad:rows - pad, pad:cols - pad]
+    fig = go.Figure(_heatmap(inner, zmax or limit(inner), text, name))
+    if pad:
+        border = np.where(np.isnan(inner) & ~np.isnan(z), 0.0, np.nan)
+        border[pad:rows - pad, pad:cols - pad] = np.nan
+        fig.add_trace(go.Heatmap(
+            z=border, colorscale=[[0, PAD_GREY], [1, PAD_GREY]], showscale=False, xgap=1, ygap=1,
+            text=_texts(border) if text else None, texttemplate="%{text}" if text else None,
+            textfont=dict(size=12, color="#555"), hovertemplate="padding zero<extra></extra>"))
+    if window is not None:
+        outline(fig, *window)
+    for r, c in marks:
+        outline(fig, r, c, 1, 1, dash="dot")
+    return _layout(fig, rows, cols, title, height, ticks, text)
+
+
+def triple(patch, weights, products, titles: tuple[str, str, str], *, height: int = 190,
+           limits=(None, None, None)) -> go.Figure:
+    """Three small grids side by side, ``patch × weights = products``; each block's colour limit from
+    ``limits`` (to share a scale with other figures) or its own values."""
+    blocks = [np.asarray(b, dtype=np.float64) for b in (patch, weights, products)]
+    k = blocks[0].shape[1]
+    fig = go.Figure()
+    for n, block in enumerate(blocks):
+        x0 = n * (k + 1)
+        m = limits[n] or limit(block)
+        fig.add_trace(_heatmap(block, m, True, titles[n], x=list(range(x0, x0 + k))))
+        fig.add_annotation(x=x0 + (k - 1) / 2, y=-0.5, yshift=4, text=titles[n], showarrow=False, yanchor="bottom",
+                           font=dict(size=12, color="#333"))
+    for n, sign in ((1, "×"), (2, "=")):
+        fig.add_annotation(x=n * (k + 1) - 1, y=(k - 1) / 2, text=sign, showarrow=False, font=dict(size=22))
+    width = 3 * k + 2
+    fig.update_xaxes(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    fig.update_yaxes(range=[k - 0.5, -1.2], showticklabels=False, showgrid=False, zeroline=False, ticks="",
+                     scaleanchor="x", constrain="domain")
+    fig.update_layout(height=height, margin=dict(l=4, r=4, t=4, b=4), plot_bgcolor="white", dragmode=False)
+    return fig
+
+
+def row_strips(rows: dict[str, list[float]], *, labels: list[str], outlines=(), pad_cells=(),
+               height: int | None = None, title: str = "") -> go.Figure:
+    """Equal-length 1D strips stacked (input, kernel, products, output), each with its own colour limits so a
+    small kernel still shows colour next to big inputs. ``outlines``: (first strip, first cell, strips, cells)
+    boxes; ``pad_cells`` grey in the first strip. NaN cells are blank."""
+    fig = go.Figure()
+    names = list(rows)
+    for y, name in enumerate(names):
+        z = np.asarray([rows[name]], dtype=np.float64)
+        if y == 0 and pad_cells:
+            z = z.copy()
+            grey = np.full(z.shape, np.nan)
+            for i in pad_cells:
+                grey[0, i], z[0, i] = 0.0, np.nan
+            fig.add_trace(go.Heatmap(z=grey, y=[y], colorscale=[[0, PAD_GREY], [1, PAD_GREY]], showscale=False,
+                                     xgap=2, ygap=2, text=_texts(grey), texttemplate="%{text}",
+                                     textfont=dict(size=14, color="#555"),
+                                     hovertemplate="padding zero<extra></extra>"))
+        m = limit(z)
+        fig.add_trace(go.Heatmap(z=z, y=[y], zmin=-m, zmax=m, colorscale=SCALE, showscale=False, xgap=2, ygap=2,
+                                 text=_texts(z), texttemplate="%{text}", textfont=dict(size=14),
+                                 hovertemplate=f"{name} %{{x}}: %{{z:.4g}}<extra></extra>"))
+    for top, left, h, w in outlines:
+        outline(fig, top, left, h, w)
+    n = len(labels)
+    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=labels, side="top", showgrid=False,
+                     zeroline=False, range=[-0.5, n - 0.5], ticks="")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(names))), ticktext=names, autorange="reversed",
+                     showgrid=False, zeroline=False, ticks="")
+    top = (44 if title else 30) + (16 if any("<br>" in label for label in labels) else 0)
+    fig.update_layout(height=height or 70 + 52 * len(names), margin=dict(l=4, r=4, t=top, b=4),
+                      title=dict(text=title, font=dict(size=14)) if title else None, plot_bgcolor="white",
+                      dragmode=False)
+    return fig

@@ -1,0 +1,49 @@
+"""Entry point: ``python -m streamlit run app/main.py`` from the repository root."""
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads: one BLAS thread per process
+
+from pathlib import Path  # noqa: E402
+
+import streamlit as st  # noqa: E402
+
+from app import state  # noqa: E402
+from app.i18n import _  # noqa: E402
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+
+# The page list: (section, script in pages/, title, icon, url path). Add a lesson or lab with one row;
+# the first row is the default page. Sections with no rows yet are left out of the menu.
+SECTIONS = ("Start", "Forward pass", "Backward pass", "Labs")
+PAGE_TABLE = (
+    ("Start", "home.py", "Home", ":material/home:", "home"),
+    ("Forward pass", "conv_1d.py", "1D convolution", ":material/linear_scale:", "conv-1d"),
+    ("Forward pass", "conv_2d.py", "2D convolution on images", ":material/grid_on:", "conv-2d"),
+    ("Forward pass", "multichannel.py", "Multichannel convolution", ":material/layers:", "multichannel"),
+    ("Forward pass", "pooling.py", "Stride, pooling and flatten", ":material/compress:", "pooling"),
+    ("Backward pass", "perturb.py", "Nudge and watch", ":material/tune:", "perturb"),
+    ("Backward pass", "grad_1d.py", "1D input gradient", ":material/undo:", "grad-1d"),
+    ("Backward pass", "grad_1d_filter.py", "1D filter gradient", ":material/functions:", "filter-grad-1d"),
+    ("Backward pass", "grad_2d.py", "2D and multichannel gradients", ":material/grid_view:", "grad-2d"),
+    ("Backward pass", "book_bug.py", "The book's bug", ":material/bug_report:", "book-bug"),
+    ("Labs", "train.py", "Train a CNN", ":material/play_arrow:", "train"),
+    ("Labs", "evaluate.py", "Evaluate and look inside", ":material/visibility:", "evaluate"),
+    ("Labs", "draw.py", "Draw a digit", ":material/draw:", "draw"),
+)
+
+
+def navigation() -> dict[str, list]:
+    pages: dict[str, list] = {_(section): [] for section in SECTIONS}
+    for i, (section, script, title, icon, url) in enumerate(PAGE_TABLE):
+        pages[_(section)].append(st.Page(PAGES / script, title=_(title), icon=icon, url_path=url, default=i == 0))
+    return {section: rows for section, rows in pages.items() if rows}
+
+
+st.set_page_config(page_title="SmartFlow CNN Lab", page_icon="🧠", layout="wide")
+state.init()
+page = st.navigation(navigation(), expanded=True)  # every lesson and lab in view, no "View more"
+with st.sidebar:
+    st.caption(_("SmartFlow CNN Lab: convolutional networks step by step, computed by the smartflow_core "
+                 "library as you watch. Your settings stay when you switch pages, and the address bar "
+                 "holds them: copy it to share the example."))
+page.run()

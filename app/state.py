@@ -1,0 +1,293 @@
+"""Every session-state key as a named constant, the defaults in one table, and the URL that shares a lesson.
+
+Widgets take their value from their key (never also from ``value=``); :func:`init` sets the defaults once per
+session and re-asserts every key on each run, which keeps a lesson's settings when the learner visits another
+page (Streamlit otherwise forgets the state of widgets that were not drawn). Page-only keys carry the page's
+prefix: ``c1_`` 1D convolution, ``c2_`` 2D convolution, ``mc_`` multichannel, ``pl_`` pooling and flatten,
+``dr_`` draw a digit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import streamlit as st
+
+PAD_MODES = ("none", "same", "custom")
+KERNEL_PRESETS = ("edge", "horizontal", "vertical", "blur", "sharpen", "identity", "random", "custom")
+SPEEDS = (2.0, 1.0, 0.5, 0.25)  # seconds per step while playing
+
+# 1D convolution
+C1_INPUT, C1_KERNEL = "c1_input", "c1_kernel"
+C1_PAD_MODE, C1_PAD, C1_STRIDE = "c1_pad_mode", "c1_pad", "c1_stride"
+C1_STEP, C1_PLAY, C1_SPEED = "c1_step", "c1_play", "c1_speed"
+
+# 2D convolution
+C2_SOURCE, C2_PICK, C2_INDEX, C2_LABEL, C2_NTH = "c2_source", "c2_pick", "c2_index", "c2_label", "c2_nth"
+C2_GRID, C2_SIZE, C2_UPLOAD, C2_UPLOADED = "c2_grid", "c2_size", "c2_upload", "c2_uploaded"
+C2_PRESET, C2_KERNEL, C2_SEED = "c2_preset", "c2_kernel", "c2_seed"
+C2_PAD_MODE, C2_PAD, C2_STRIDE = "c2_pad_mode", "c2_pad", "c2_stride"
+C2_STEP, C2_PLAY, C2_SPEED = "c2_step", "c2_play", "c2_speed"
+
+# multichannel convolution
+MC_SOURCE, MC_CIN, MC_SIZE, MC_SEED = "mc_source", "mc_cin", "mc_size", "mc_seed"
+MC_UPLOAD, MC_UPLOADED = "mc_upload", "mc_uploaded"
+MC_COUT, MC_FILTERS, MC_OUT = "mc_cout", "mc_filters", "mc_out"
+MC_PAD_MODE, MC_PAD, MC_STRIDE = "mc_pad_mode", "mc_pad", "mc_stride"
+MC_STEP, MC_PLAY, MC_SPEED = "mc_step", "mc_play", "mc_speed"
+
+# stride, pooling and flatten
+PL_SOURCE, PL_INDEX, PL_GRID = "pl_source", "pl_index", "pl_grid"
+PL_SIZE, PL_MODE, PL_PRESET = "pl_size", "pl_mode", "pl_preset"
+PL_STEP, PL_PLAY, PL_SPEED = "pl_step", "pl_play", "pl_speed"
+PL_FC, PL_FH, PL_FW = "pl_fc", "pl_fh", "pl_fw"
+
+# draw a digit. The canvas adapter (app/canvas.py) keeps its own keys under DR_CANVAS: dr_canvas_<n> for the
+# component (n changes on Clear) and dr_canvas_pad for its strokes and image.
+DR_MODEL, DR_SOURCE, DR_THRESHOLD = "dr_model", "dr_source", "dr_threshold"
+DR_CANVAS, DR_BRUSH, DR_UPLOAD, DR_PHOTO = "dr_canvas", "dr_brush", "dr_upload", "dr_photo"
+DR_STEPS = ("dr_ink", "dr_crop", "dr_scale", "dr_center")  # the order of smartflow_core.digits.Steps' fields
+DR_SALIENCY, DR_EXPLAIN = "dr_saliency", "dr_explain"
+
+GRID_2D = "0 0 0 0 0 0 0\n0 0 1 1 1 0 0\n0 0 1 0 1 0 0\n0 0 1 0 1 0 0\n0 0 1 1 1 0 0\n0 0 0 0 0 0 0"
+GRID_POOL = "1 3 2 1 0 4\n5 6 1 2 3 1\n0 2 9 4 1 0\n1 1 3 7 2 2\n4 0 1 2 8 1\n2 3 0 1 1 5"
+
+# The 2D lessons open on a step worth reading: digit #0's strongest edge, a window on its stroke, the red square.
+DEFAULTS: dict[str, object] = {
+    C1_INPUT: "1, 2, 3, 4, 5", C1_KERNEL: "1, 1, 1", C1_PAD_MODE: "same", C1_PAD: 1, C1_STRIDE: 1,
+    C1_STEP: 1, C1_PLAY: False, C1_SPEED: 1.0,
+    C2_SOURCE: "mnist", C2_PICK: "index", C2_INDEX: 0, C2_LABEL: 7, C2_NTH: 0, C2_GRID: GRID_2D, C2_SIZE: 28,
+    C2_UPLOADED: None, C2_PRESET: "edge", C2_KERNEL: "0 1 0\n1 -4 1\n0 1 0", C2_SEED: 0,
+    C2_PAD_MODE: "same", C2_PAD: 1, C2_STRIDE: 1, C2_STEP: 270, C2_PLAY: False, C2_SPEED: 0.5,
+    MC_SOURCE: "rgb", MC_CIN: 2, MC_SIZE: 5, MC_SEED: 0, MC_UPLOADED: None, MC_COUT: 2, MC_FILTERS: "colour",
+    MC_OUT: 0, MC_PAD_MODE: "same", MC_PAD: 1, MC_STRIDE: 1, MC_STEP: 69, MC_PLAY: False, MC_SPEED: 0.5,
+    PL_SOURCE: "mnist", PL_INDEX: 0, PL_GRID: GRID_POOL, PL_SIZE: 2, PL_MODE: "max", PL_PRESET: "blur",
+    PL_STEP: 162, PL_PLAY: False, PL_SPEED: 0.5, PL_FC: 2, PL_FH: 3, PL_FW: 3,
+    DR_MODEL: "pretrained", DR_SOURCE: "draw", DR_THRESHOLD: 70, DR_BRUSH: 20, DR_PHOTO: None,
+    **{key: True for key in DR_STEPS}, DR_SALIENCY: "gradient", DR_EXPLAIN: -1,
+}
+
+
+def init() -> None:
+    """Set missing keys to their defaults and re-assert the rest (called by ``app/main.py`` on every run)."""
+    for key, default in DEFAULTS.items():
+        st.session_state[key] = st.session_state.get(key, default)
+
+
+def reset(prefix: str) -> None:
+    """Put every key of one page back to its default."""
+    for key, default in DEFAULTS.items():
+        if key.startswith(prefix):
+            st.session_state[key] = default
+
+
+# ---------------------------------------------------------------------------------------------- shareable URL
+
+
+@dataclass(frozen=True)
+class UrlField:
+    """One query parameter bound to one state key. ``parse`` raises ValueError on a bad value."""
+
+    name: str
+    key: str
+    parse: Callable[[str], object] = str
+    show: Callable[[object], str] = str
+
+
+def int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise ValueError(f"{value} is outside {lo}..{hi}")
+        return value
+    return parse
+
+
+def one_of(options) -> Callable[[str], object]:
+    def parse(text: str):
+        for option in options:
+            if str(option) == text:
+                return option
+        raise ValueError(f"{text!r} is not one of {', '.join(map(str, options))}")
+    return parse
+
+
+def text_upto(n: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if len(text) > n:
+            raise ValueError(f"longer than {n} characters")
+        return text.replace(";", "\n")
+    return parse
+
+
+def lines(text: object) -> str:
+    """Multi-line text in a URL: rows separated by ``;``."""
+    return str(text).replace("\n", ";")
+
+
+@dataclass(frozen=True)
+class UrlSpec:
+    """A lesson's shareable settings. The URL names its lesson (``lesson=conv-1d``), so one lesson never reads
+    another's settings."""
+
+    lesson: str
+    fields: tuple[UrlField, ...]
+
+
+def read_url(spec: UrlSpec) -> list[str]:
+    """Apply the URL's settings when they are new (a shared link was opened); returns the problems found."""
+    if st.query_params.get("lesson", spec.lesson) != spec.lesson:
+        return []
+    incoming = {f.name: st.query_params[f.name] for f in spec.fields if f.name in st.query_params}
+    if not incoming or incoming == st.session_state.get(f"url_{spec.lesson}"):
+        return []
+    problems = []
+    for f in spec.fields:
+        if f.name in incoming:
+            try:
+                st.session_state[f.key] = f.parse(incoming[f.name])
+            except ValueError as exc:
+                problems.append(f"{f.name}={incoming[f.name]!r}: {exc}")
+    return problems
+
+
+def write_url(spec: UrlSpec) -> None:
+    """Put the lesson's current settings in the address bar, so the link opens the same example."""
+    values = {f.name: f.show(st.session_state[f.key]) for f in spec.fields}
+    st.session_state[f"url_{spec.lesson}"] = dict(values)
+    values = {"lesson": spec.lesson, **values}
+    if values != st.query_params.to_dict():
+        st.query_params.from_dict(values)
+
+
+def pad_fields(mode_key: str, pad_key: str, stride_key: str) -> tuple[UrlField, ...]:
+    return (UrlField("pad", mode_key, one_of(PAD_MODES)), UrlField("p", pad_key, int_in(0, 8)),
+            UrlField("s", stride_key, int_in(1, 8)))
+
+
+URL_1D = UrlSpec("conv-1d", (
+    UrlField("x", C1_INPUT, text_upto(200)), UrlField("k", C1_KERNEL, text_upto(200)),
+    *pad_fields(C1_PAD_MODE, C1_PAD, C1_STRIDE), UrlField("step", C1_STEP, int_in(1, 99))))
+URL_2D = UrlSpec("conv-2d", (
+    UrlField("src", C2_SOURCE, one_of(("mnist", "grid", "upload"))),
+    UrlField("pick", C2_PICK, one_of(("index", "label"))), UrlField("i", C2_INDEX, int_in(0, 99_999)),
+    UrlField("label", C2_LABEL, int_in(0, 9)), UrlField("nth", C2_NTH, int_in(0, 9_999)),
+    UrlField("grid", C2_GRID, text_upto(600), lines), UrlField("kp", C2_PRESET, one_of(KERNEL_PRESETS)),
+    UrlField("k", C2_KERNEL, text_upto(300), lines), UrlField("seed", C2_SEED, int_in(0, 9_999)),
+    *pad_fields(C2_PAD_MODE, C2_PAD, C2_STRIDE), UrlField("step", C2_STEP, int_in(1, 99_999))))
+URL_MC = UrlSpec("multichannel", (
+    UrlField("src", MC_SOURCE, one_of(("rgb", "random", "upload"))),
+    UrlField("cin", MC_CIN, int_in(1, 4)), UrlField("n", MC_SIZE, int_in(3, 10)),
+    UrlField("seed", MC_SEED, int_in(0, 9_999)), UrlField("cout", MC_COUT, int_in(1, 4)),
+    UrlField("f", MC_FILTERS, one_of(("colour", "edges", "random"))), UrlField("o", MC_OUT, int_in(0, 3)),
+    *pad_fields(MC_PAD_MODE, MC_PAD, MC_STRIDE), UrlField("step", MC_STEP, int_in(1, 99_999))))
+URL_POOL = UrlSpec("pooling", (
+    UrlField("src", PL_SOURCE, one_of(("mnist", "grid"))), UrlField("i", PL_INDEX, int_in(0, 99_999)),
+    UrlField("grid", PL_GRID, text_upto(600), lines), UrlField("size", PL_SIZE, int_in(2, 4)),
+    UrlField("mode", PL_MODE, one_of(("max", "avg"))), UrlField("kp", PL_PRESET, one_of(KERNEL_PRESETS[:-2])),
+    UrlField("step", PL_STEP, int_in(1, 99_999)), UrlField("fc", PL_FC, int_in(1, 4)),
+    UrlField("fh", PL_FH, int_in(1, 4)), UrlField("fw", PL_FW, int_in(1, 4))))
+
+
+# ---------------------------------------------------------------------------------------------- labs
+# train a CNN (tr_, pages/train.py) and evaluate it (ev_, pages/evaluate.py). The builder's per-block widgets are
+# keyed f"{TR_BLOCK}_<conv|dense><n>_<field>", re-asserted from TR_ARCH on every run (app/builder_ui.py).
+from app.builder import from_preset  # noqa: E402
+from smartflow_core.presets import PRESETS  # noqa: E402
+
+TR_SOURCE, TR_PRESET, TR_ARCH, TR_BLOCK, TR_UPLOAD = "tr_source", "tr_preset", "tr_arch", "tr_block", "tr_upload"
+TR_SIZE, TR_EPOCHS, TR_BATCH, TR_OPTIMIZER, TR_LR = "tr_size", "tr_epochs", "tr_batch", "tr_optimizer", "tr_lr"
+TR_MOMENTUM, TR_DECAY, TR_FINAL_LR, TR_SEED = "tr_momentum", "tr_decay", "tr_final_lr", "tr_seed"
+TR_BOOK, TR_DTYPE, TR_EVALS, TR_EVAL_SIZE = "tr_book", "tr_dtype", "tr_evals", "tr_eval_size"
+TR_VIEW, TR_DIGIT, TR_COMPARE = "tr_view", "tr_digit", "tr_compare"
+EV_MODEL, EV_UPLOAD, EV_CELL, EV_DIGIT, EV_RESULTS = "ev_model", "ev_upload", "ev_cell", "ev_digit", "ev_results"
+LAB_UPLOADED = "lab_uploaded"  # (file name, network, metadata) of the model uploaded on either lab page
+
+
+def preset_settings(name: str) -> dict[str, object]:
+    """The training settings a preset comes with, as state keys."""
+    p = PRESETS[name]
+    return {TR_EPOCHS: p.epochs, TR_BATCH: p.batch_size, TR_LR: p.lr, TR_MOMENTUM: p.momentum or 0.9,
+            TR_OPTIMIZER: "SGDMomentum" if p.momentum else "SGD", TR_DECAY: p.decay_type or "none",
+            TR_FINAL_LR: p.final_lr or p.lr / 10, TR_SEED: p.seed, TR_DTYPE: p.dtype}
+
+
+DEFAULTS.update({
+    TR_SOURCE: "build", TR_PRESET: "default", TR_ARCH: from_preset("default"), TR_SIZE: 10_000,
+    **preset_settings("default"), TR_BOOK: False, TR_EVALS: 4, TR_EVAL_SIZE: 1000,
+    TR_VIEW: "filters", TR_DIGIT: 0, TR_COMPARE: [],
+    EV_MODEL: "pretrained", EV_CELL: (-1, -1), EV_DIGIT: None, EV_RESULTS: None, LAB_UPLOADED: None,
+})
+
+
+# ---------------------------------------------------------------------------------------------- backward pass
+# the perturbation experiment (bp_, pages/perturb.py), the 1D input gradient (bi_, pages/grad_1d.py), the 1D filter
+# gradient (bf_, pages/grad_1d_filter.py), 2D and multichannel gradients (b2_, pages/grad_2d.py), the book's bug
+# (bb_, pages/book_bug.py). Targets left blank mean "every output aims at 0".
+BP_INPUT, BP_KERNEL, BP_WHAT, BP_INDEX, BP_DELTA = "bp_input", "bp_kernel", "bp_what", "bp_index", "bp_delta"
+BP_UP, BP_SEED, BP_GOAL = "bp_up", "bp_seed", "bp_goal"
+BI_INPUT, BI_KERNEL, BI_UP, BI_SEED, BI_GOAL = "bi_input", "bi_kernel", "bi_up", "bi_seed", "bi_goal"
+BI_STEP, BI_PLAY, BI_SPEED = "bi_step", "bi_play", "bi_speed"
+BF_INPUT, BF_KERNEL, BF_WEIGHT = "bf_input", "bf_kernel", "bf_weight"
+BF_UP, BF_SEED, BF_GOAL = "bf_up", "bf_seed", "bf_goal"
+BF_STEP, BF_PLAY, BF_SPEED = "bf_step", "bf_play", "bf_speed"
+B2_BATCH, B2_CIN, B2_COUT, B2_SIZE, B2_K, B2_SEED = "b2_batch", "b2_cin", "b2_cout", "b2_size", "b2_k", "b2_seed"
+B2_PAD_MODE, B2_PAD, B2_STRIDE, B2_UP, B2_USEED = "b2_pad_mode", "b2_pad", "b2_stride", "b2_up", "b2_useed"
+B2_XB, B2_XC, B2_XR, B2_XW = "b2_xb", "b2_xc", "b2_xr", "b2_xw"  # the input cell: observation, channel, row, col
+B2_WC, B2_WO, B2_WI, B2_WJ = "b2_wc", "b2_wo", "b2_wi", "b2_wj"  # the weight: in channel, out channel, row, col
+B2_H = "b2_h"  # the gradient check's step is 10 ** -B2_H
+BB_EXAMPLE, BB_BATCH, BB_SIZE, BB_SEED = "bb_example", "bb_batch", "bb_size", "bb_seed"
+
+DEFAULTS.update({
+    BP_INPUT: "1, 2, 3, 4, 5", BP_KERNEL: "1, 1, 1", BP_WHAT: "input", BP_INDEX: 4, BP_DELTA: 1.0,
+    BP_UP: "ones", BP_SEED: 0, BP_GOAL: "",
+    BI_INPUT: "1, 2, 3, 4, 5", BI_KERNEL: "1, 2, 3", BI_UP: "ones", BI_SEED: 0, BI_GOAL: "",
+    BI_STEP: 13, BI_PLAY: False, BI_SPEED: 1.0,  # step 13 = input 4, weight 0: the chapter's t5
+    BF_INPUT: "0 1 2 3 4 5 6\n1 2 3 4 5 6 7", BF_KERNEL: "1, 1, 1", BF_WEIGHT: 0, BF_UP: "ones", BF_SEED: 0,
+    BF_GOAL: "", BF_STEP: 1, BF_PLAY: False, BF_SPEED: 0.5,
+    B2_BATCH: 2, B2_CIN: 1, B2_COUT: 2, B2_SIZE: 4, B2_K: 3, B2_SEED: 0, B2_PAD_MODE: "same", B2_PAD: 1,
+    B2_STRIDE: 1, B2_UP: "random", B2_USEED: 0, B2_XB: 0, B2_XC: 0, B2_XR: 1, B2_XW: 2,
+    B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4,
+    BB_EXAMPLE: "unit", BB_BATCH: 2, BB_SIZE: 3, BB_SEED: 0,
+})
+
+
+def float_in(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not lo <= value <= hi:
+            raise ValueError(f"{value} is outside {lo}..{hi}")
+        return value
+    return parse
+
+
+UPSTREAM_KINDS = ("ones", "random", "loss")
+
+
+def upstream_fields(kind_key: str, seed_key: str, goal_key: str | None = None) -> tuple[UrlField, ...]:
+    goal = (UrlField("t", goal_key, text_upto(200)),) if goal_key else ()
+    return (UrlField("up", kind_key, one_of(UPSTREAM_KINDS)), UrlField("g", seed_key, int_in(0, 9_999)), *goal)
+
+
+URL_PERTURB = UrlSpec("perturb", (
+    UrlField("x", BP_INPUT, text_upto(200)), UrlField("k", BP_KERNEL, text_upto(200)),
+    UrlField("what", BP_WHAT, one_of(("input", "kernel"))), UrlField("i", BP_INDEX, int_in(0, 15)),
+    UrlField("d", BP_DELTA, float_in(-1000, 1000)), *upstream_fields(BP_UP, BP_SEED, BP_GOAL)))
+URL_GRAD_1D = UrlSpec("grad-1d", (
+    UrlField("x", BI_INPUT, text_upto(200)), UrlField("k", BI_KERNEL, text_upto(200)),
+    *upstream_fields(BI_UP, BI_SEED, BI_GOAL), UrlField("step", BI_STEP, int_in(1, 999))))
+URL_FILTER_1D = UrlSpec("filter-grad-1d", (
+    UrlField("x", BF_INPUT, text_upto(400), lines), UrlField("k", BF_KERNEL, text_upto(200)),
+    UrlField("w", BF_WEIGHT, int_in(0, 15)), *upstream_fields(BF_UP, BF_SEED, BF_GOAL),
+    UrlField("step", BF_STEP, int_in(1, 999))))
+URL_GRAD_2D = UrlSpec("grad-2d", (
+    UrlField("b", B2_BATCH, int_in(1, 2)), UrlField("cin", B2_CIN, int_in(1, 2)),
+    UrlField("cout", B2_COUT, int_in(1, 2)), UrlField("n", B2_SIZE, int_in(3, 6)), UrlField("ks", B2_K, int_in(1, 5)),
+    UrlField("seed", B2_SEED, int_in(0, 9_999)),
+    *pad_fields(B2_PAD_MODE, B2_PAD, B2_STRIDE), *upstream_fields(B2_UP, B2_USEED),
+    UrlField("xb", B2_XB, int_in(0, 1)), UrlField("xc", B2_XC, int_in(0, 1)), UrlField("xr", B2_XR, int_in(0, 6)),
+    UrlField("xw", B2_XW, int_in(0, 6)), UrlField("wc", B2_WC, int_in(0, 1)), UrlField("wo", B2_WO, int_in(0, 1)),
+    UrlField("wi", B2_WI, int_in(0, 4)), UrlField("wj", B2_WJ, int_in(0, 4)), UrlField("h", B2_H, int_in(1, 10))))
+URL_BOOK = UrlSpec("book-bug", (
+    UrlField("ex", BB_EXAMPLE, one_of(("unit", "random"))), UrlField("b", BB_BATCH, int_in(1, 2)),
+    UrlField("n", BB_SIZE, int_in(3, 6)), UrlField("seed", BB_SEED, int_in(0, 9_999))))

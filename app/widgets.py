@@ -1,0 +1,234 @@
+"""Groups of controls shared by the lessons. Each draws its widgets and returns plain values.
+
+Every widget takes its value from a key named in :mod:`app.state` and carries a ``help=`` tooltip. Text the
+learner types is parsed here; a bad value comes back as a ``ValueError`` whose message the page shows.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from app import resources, state
+from app.charts import fmt
+from app.i18n import _
+
+MAX_1D = 16
+
+KERNELS = {
+    "edge": ((0, 1, 0), (1, -4, 1), (0, 1, 0)),
+    "horizontal": ((-1, -1, -1), (2, 2, 2), (-1, -1, -1)),
+    "vertical": ((-1, 2, -1), (-1, 2, -1), (-1, 2, -1)),
+    "blur": ((0.0625, 0.125, 0.0625), (0.125, 0.25, 0.125), (0.0625, 0.125, 0.0625)),
+    "sharpen": ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
+    "identity": ((0, 0, 0), (0, 1, 0), (0, 0, 0)),
+}
+KERNEL_LABELS = {
+    "edge": "Edge detector (the chapter's)", "horizontal": "Horizontal lines", "vertical": "Vertical lines",
+    "blur": "Blur", "sharpen": "Sharpen", "identity": "Identity", "random": "Random", "custom": "Custom (edited)",
+}
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+
+def _number(token: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise ValueError(_("“{}” is not a number").format(token)) from None
+    if not np.isfinite(value):
+        raise ValueError(_("“{}” is not a finite number").format(token))
+    return value
+
+
+def parse_values(text: str, what: str, max_len: int = MAX_1D) -> tuple[float, ...]:
+    """``"1, 2, 3"`` (commas or spaces) -> ``(1.0, 2.0, 3.0)``."""
+    tokens = text.replace(",", " ").split()
+    if not tokens:
+        raise ValueError(_("the {} is empty: type numbers separated by commas").format(what))
+    if len(tokens) > max_len:
+        raise ValueError(_("the {} has {} values; use at most {}").format(what, len(tokens), max_len))
+    return tuple(_number(t) for t in tokens)
+
+
+def parse_grid(text: str, what: str, max_size: int = 12) -> np.ndarray:
+    """Rows on separate lines (or separated by ``;``), numbers by spaces or commas -> a 2D array."""
+    rows = [r for r in text.replace(";", "\n").splitlines() if r.strip()]
+    if not rows:
+        raise ValueError(_("the {} is empty: type one row of numbers per line").format(what))
+    grid = [parse_values(r, what, max_size) for r in rows]
+    if len(grid) > max_size:
+        raise ValueError(_("the {} has {} rows; use at most {}").format(what, len(grid), max_size))
+    if len({len(r) for r in grid}) > 1:
+        raise ValueError(_("every row of the {} needs the same number of values (got {})").format(
+            what, ", ".join(str(len(r)) for r in grid)))
+    return np.array(grid, dtype=np.float64)
+
+
+def kernel_text(kernel) -> str:
+    return "\n".join(" ".join(fmt(v) for v in row) for row in kernel)
+
+
+def preset_kernel(name: str, seed: int) -> tuple:
+    """The cells of a preset; "random" draws integers -2..2 from its own seeded generator."""
+    if name == "random":
+        return tuple(map(tuple, np.random.default_rng(seed).integers(-2, 3, size=(3, 3)).tolist()))
+    return KERNELS[name]
+
+
+# ---------------------------------------------------------------------------------------------- controls
+
+
+def padding_stride(mode_key: str, pad_key: str, stride_key: str) -> tuple[int | None, int]:
+    """Padding (none, the chapter's k // 2, or custom) and stride. Returns ``(pad, stride)``; pad None = k // 2."""
+    labels = {"none": _("none"), "same": _("same (kernel // 2)"), "custom": _("custom")}
+    c1, c2, c3 = st.columns([3, 2, 2])
+    mode = c1.radio(_("Padding"), state.PAD_MODES, key=mode_key, horizontal=True, format_func=labels.get,
+                    help=_("Zeros added at each end (each side in 2D). “same” adds kernel size // 2, as the "
+                           "chapter does, so a stride of 1 keeps the size; “none” lets the output shrink."))
+    custom = c2.number_input(_("Custom padding"), 0, 8, step=1, key=pad_key, disabled=mode != "custom",
+                             help=_("How many zeros on each side when Padding is “custom”."))
+    stride = c3.number_input(_("Stride"), 1, 8, step=1, key=stride_key,
+                             help=_("How many cells the kernel moves between two outputs. 2 skips every "
+                                    "other position and roughly halves the output."))
+    pad = {"none": 0, "same": None, "custom": int(custom)}[mode]
+    return pad, int(stride)
+
+
+def kernel_controls(preset_key: str, text_key: str, seed_key: str) -> np.ndarray:
+    """A preset menu and the kernel's cells as editable text. Raises ValueError for a bad kernel.
+
+    A preset (other than "custom") decides the cells, so a shared link with ``kp=blur`` shows the blur;
+    editing a cell switches the preset to "custom"."""
+    def _edited():
+        st.session_state[preset_key] = "custom"
+
+    name = st.session_state[preset_key]
+    if name != "custom":
+        st.session_state[text_key] = kernel_text(preset_kernel(name, int(st.session_state[seed_key])))
+    c1, c2 = st.columns([3, 1])
+    c1.selectbox(_("Kernel preset"), state.KERNEL_PRESETS, key=preset_key,
+                 format_func=lambda k: _(KERNEL_LABELS[k]),
+                 help=_("Start from a known pattern detector; edit its cells below."))
+    c2.number_input(_("Seed"), 0, 9_999, step=1, key=seed_key, disabled=name != "random",
+                    help=_("The random kernel's seed: the same seed always gives the same kernel."))
+    text = st.text_area(_("Kernel cells"), key=text_key, height=110, on_change=_edited,
+                        help=_("One row per line, numbers separated by spaces. Square kernels from 1x1 to 7x7."))
+    kernel = parse_grid(text, _("kernel"), max_size=7)
+    if kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(_("the kernel must be square: it has {} rows of {} values").format(*kernel.shape))
+    return kernel
+
+
+def _toggle_play(play_key: str, step_key: str, n_steps: int) -> None:
+    playing = not st.session_state[play_key]
+    if playing and st.session_state[step_key] >= n_steps:
+        st.session_state[step_key] = 1  # play from the start again
+    st.session_state[play_key] = playing
+
+
+def _move(step_key: str, delta: int, n_steps: int) -> None:
+    st.session_state[step_key] = min(max(st.session_state[step_key] + delta, 1), n_steps)
+
+
+def stepper(n_steps: int, step_key: str, play_key: str, speed_key: str, render: Callable[[int], None],
+            what: str | None = None, on_step: Callable[[], None] | None = None) -> None:
+    """Previous / next / a slider / play at a speed, then ``render(step)`` with ``step`` 0-based.
+
+    The step controls and ``render`` run in a fragment: moving the kernel reruns only this part of the page.
+    While playing, the fragment reruns itself every ``speed`` seconds and advances one step.
+    """
+    what = what or _("output cell")
+    playing = bool(st.session_state[play_key]) and n_steps > 1
+    st.session_state[step_key] = min(max(int(st.session_state[step_key]), 1), n_steps)
+    c1, c2 = st.columns([1, 3])
+    c1.button(_("⏸ Pause") if playing else _("▶ Play"), key=play_key + "_btn", disabled=n_steps < 2,
+              on_click=_toggle_play, args=(play_key, step_key, n_steps), width="stretch",
+              help=_("Move the kernel one step at a time by itself; press again to stop."))
+    c2.select_slider(_("Speed"), state.SPEEDS, key=speed_key, format_func=lambda s: _("{} s per step").format(s),
+                     help=_("How long each step stays on screen while playing."))
+
+    started = {"yes": False}  # the fragment's first run belongs to the page run; later runs are timer ticks
+
+    @st.fragment(run_every=st.session_state[speed_key] if playing else None)
+    def panel():
+        if st.session_state[play_key]:
+            if started["yes"]:
+                if st.session_state[step_key] >= n_steps:
+                    st.session_state[play_key] = False
+                    st.rerun()  # the whole page, so the timer and the Play button are redrawn
+                st.session_state[step_key] += 1
+            started["yes"] = True
+        b1, b2, b3 = st.columns([1, 1, 6], vertical_alignment="bottom")
+        b1.button(_("◀ Previous"), key=step_key + "_prev", on_click=_move, args=(step_key, -1, n_steps),
+                  disabled=st.session_state[step_key] <= 1, width="stretch",
+                  help=_("Move the kernel back one step."))
+        b2.button(_("Next ▶"), key=step_key + "_next", on_click=_move, args=(step_key, 1, n_steps),
+                  disabled=st.session_state[step_key] >= n_steps, width="stretch",
+                  help=_("Move the kernel to the next {}.").format(what))
+        if n_steps > 1:
+            b3.slider(_("Step"), 1, n_steps, key=step_key, help=_("Jump to any step: one step = one {}.").format(what))
+        else:
+            b3.caption(_("There is only one {} to compute.").format(what))
+        if on_step is not None:
+            on_step()
+        render(st.session_state[step_key] - 1)
+
+    panel()
+
+
+# ---------------------------------------------------------------------------------------------- image sources
+
+
+def mnist_digit(pick_key: str | None, index_key: str, label_key: str | None = None,
+                nth_key: str | None = None) -> tuple[np.ndarray, str] | None:
+    """Choose an MNIST digit by index (or, with ``pick_key``, by label). Returns (image 0..1, caption) or None
+    after saying that the dataset is missing."""
+    data = resources.digits()
+    if data is None:
+        st.warning(_("The MNIST digits are not installed (smartflow_core/datasets/mnist_subset.npz is missing); "
+                     "choose another input."))
+        return None
+    pick = "index"
+    if pick_key is not None:
+        pick = st.radio(_("Choose the digit"), ("index", "label"), key=pick_key, horizontal=True,
+                        format_func={"index": _("by index"), "label": _("by label")}.get,
+                        help=_("By its position in the dataset, or as the n-th example of a label."))
+    if pick == "index":
+        st.session_state[index_key] = min(st.session_state[index_key], len(data) - 1)
+        index = st.number_input(_("Digit index"), 0, len(data) - 1, step=1, key=index_key,
+                                help=_("Which of the {} training digits to use.").format(len(data)))
+    else:
+        c1, c2 = st.columns(2)
+        label = c1.selectbox(_("Label"), range(10), key=label_key, help=_("The digit you want to see."))
+        count = data.count(label)
+        st.session_state[nth_key] = min(st.session_state[nth_key], max(count - 1, 0))
+        nth = c2.number_input(_("Example"), 0, max(count - 1, 0), step=1, key=nth_key,
+                              help=_("Which example of this label (there are {}).").format(count))
+        index = data.find(label, nth)
+        if index is None:
+            st.warning(_("The dataset has no digit labelled {}.").format(label))
+            return None
+    return data.image(index), _("MNIST digit #{} (label {})").format(index, int(data.labels[index]))
+
+
+def uploaded_image(upload_key: str, store_key: str, convert: Callable[[bytes], np.ndarray]) -> np.ndarray | None:
+    """An uploaded file converted by ``convert``; the last good one is kept so it survives a page change."""
+    file = st.file_uploader(_("Upload an image"), key=upload_key,
+                            help=_("Any picture Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...). It is "
+                                   "cropped to a square and scaled down; nothing is stored on the server."))
+    if file is not None:
+        try:
+            st.session_state[store_key] = (file.name, convert(file.getvalue()))
+        except ValueError as exc:
+            st.error(_("Cannot use “{}”: {}.").format(file.name, exc))
+            return None
+    if st.session_state[store_key] is None:
+        st.info(_("Upload an image to convolve it."))
+        return None
+    name, image = st.session_state[store_key]
+    if file is None:
+        st.caption(_("Using “{}”, uploaded earlier.").format(name))
+    return image

@@ -1,0 +1,83 @@
+"""Home: what the app teaches, the path through it, a card per lesson and lab."""
+from pathlib import Path
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from app.i18n import _
+
+HERE = Path(__file__).resolve().parent
+
+# One card per lesson and lab: (section, script in pages/, title, icon, blurb). A card links to its page once the
+# script exists (and is in the page table of app/main.py); until then it says "coming soon".
+CARDS = (
+    ("Forward pass", "conv_1d.py", "1D convolution", ":material/linear_scale:",
+     "Slide a kernel along a list of numbers: the window, the products, the running sum, and what padding and "
+     "stride do to the size of the output."),
+    ("Forward pass", "conv_2d.py", "2D convolution on images", ":material/grid_on:",
+     "Run the chapter's edge detector and other kernels over an MNIST digit, a grid you type or your own image, "
+     "one patch at a time, and see the feature map it builds."),
+    ("Forward pass", "multichannel.py", "Multichannel convolution", ":material/layers:",
+     "Several input channels and several filters: how every output map adds up one convolution per input "
+     "channel, and how many weights that takes."),
+    ("Forward pass", "pooling.py", "Stride, pooling and flatten", ":material/compress:",
+     "Shrink a feature map by max or average pooling or by a stride of 2, compare how much of the input each "
+     "keeps, and flatten the maps into the vector a Dense layer reads."),
+    ("Backward pass", "perturb.py", "Nudge and watch", ":material/tune:",
+     "The perturbation experiment: nudge one number, watch the loss change, and meet the gradient."),
+    ("Backward pass", "grad_1d.py", "1D input gradient", ":material/undo:",
+     "The input gradient of a 1D convolution, the chapter's index formula step by step."),
+    ("Backward pass", "grad_1d_filter.py", "1D filter gradient", ":material/functions:",
+     "The filter gradient of a 1D convolution, and how a batch sums into each weight."),
+    ("Backward pass", "grad_2d.py", "2D and multichannel gradients", ":material/grid_view:",
+     "Gradients in 2D and across channels, with stride and padding, checked numerically."),
+    ("Backward pass", "book_bug.py", "The book's bug", ":material/bug_report:",
+     "The book's fast convolution gradients, their two bugs, and why training still worked."),
+    ("Labs", "train.py", "Train a CNN", ":material/play_arrow:",
+     "Build a CNN, train it on MNIST live, and look inside it while it learns."),
+    ("Labs", "evaluate.py", "Evaluate and look inside", ":material/visibility:",
+     "Evaluate a model on the whole test set, see where it errs, and look inside it for one digit."),
+    ("Labs", "draw.py", "Draw a digit", ":material/draw:",
+     "Draw a digit or upload a photo of one, prepare it as MNIST's digits were, and see what the network answers."),
+)
+
+st.title(_("SmartFlow CNN Lab"))
+st.markdown(_(
+    "This app teaches how a convolutional network turns an image into numbers it can classify, following the "
+    "chapter on CNNs step by step. Every number you see is computed by the `smartflow_core` library, the same "
+    "loops the chapter writes, so what you watch is exactly what the code does."))
+
+st.subheader(_("The path"))
+st.markdown(_(
+    "Start with the forward pass: a 1D convolution on five numbers, then 2D convolution on real digits, then "
+    "many channels at once, then the ways a network shrinks and flattens its feature maps. The backward pass "
+    "shows how the gradient flows back through a convolution; the labs train a CNN on MNIST, look inside it "
+    "and let it read a digit you draw."))
+
+def card(script: str | None, title: str, icon: str, blurb: str) -> None:
+    with st.container(border=True):
+        try:
+            if script is None or not (HERE / script).exists():
+                raise StreamlitAPIException(script)
+            st.page_link(HERE / script, label=_(title), icon=icon)
+        except StreamlitAPIException:  # not written yet, or not in the navigation yet
+            st.markdown(f"{icon} **{_(title)}** · {_('coming soon')}")
+        st.caption(_(blurb))
+
+
+for section in ("Forward pass", "Backward pass", "Labs"):
+    st.subheader(_(section))
+    cols = st.columns(2)
+    for i, (_section, script, title, icon, blurb) in enumerate(c for c in CARDS if c[0] == section):
+        with cols[i % 2]:
+            card(script, title, icon, blurb)
+
+st.subheader(_("How to use a lesson"))
+st.markdown(_(
+    "- Each lesson opens with what it teaches, then lets you change the numbers.\n"
+    "- **Previous / Next**, the **Step** slider or **Play** move the kernel; the page shows the window, the "
+    "products and the sum for that step.\n"
+    "- Colours: purple is positive, orange negative, white zero; grey cells are padding. The black frame is the "
+    "current window.\n"
+    "- Hover over a control's **?** for what it does. The address bar keeps your settings: copy it to share "
+    "the exact example with a class."))

@@ -1,0 +1,115 @@
+"""Lesson 3: multichannel convolution, C_in input channels and C_out filters."""
+from functools import partial
+
+import streamlit as st
+
+from app import charts, explain, resources, state, widgets
+from app.i18n import _
+
+RGB = (_("red"), _("green"), _("blue"))
+
+st.title(_("Multichannel convolution"))
+st.markdown(_(
+    "A colour image has 3 channels (red, green, blue) and a convolutional layer's output has one channel per "
+    "filter. Each output map gets its own kernel **for every input channel**: it convolves each channel with "
+    "its kernel and **adds the channel results** into one map. So C_in input channels and C_out output maps "
+    "need C_in × C_out kernels, the chapter's filter array of shape [in_channels, out_channels, fh, fw]."))
+for problem in state.read_url(state.URL_MC):
+    st.warning(_("Ignored a setting from the link: {}").format(problem))
+
+left, right = st.columns(2)
+with left:
+    source = st.radio(_("Input"), ("rgb", "random", "upload"), key=state.MC_SOURCE, horizontal=True,
+                      format_func={"rgb": _("RGB picture"), "random": _("random numbers"),
+                                   "upload": _("your image (RGB)")}.get,
+                      help=_("A small colour picture, a few channels of small integers, or your own picture."))
+    if source == "random":
+        a, b = st.columns(2)
+        cin = a.number_input(_("Input channels"), 1, 4, step=1, key=state.MC_CIN,
+                             help=_("C_in: how many channels the input has."))
+        size = b.number_input(_("Size"), 3, 10, step=1, key=state.MC_SIZE,
+                              help=_("Height and width of each input channel."))
+        x = resources.random_input(cin, size, st.session_state[state.MC_SEED])
+    elif source == "rgb":
+        x = resources.sample_rgb(16)
+    else:
+        x = widgets.uploaded_image(state.MC_UPLOAD, state.MC_UPLOADED, partial(resources.image_to_rgb, size=16))
+with right:
+    a, b, c = st.columns([2, 3, 1])
+    cout = a.number_input(_("Output channels"), 1, 4, step=1, key=state.MC_COUT,
+                          help=_("C_out: how many filters, so how many feature maps the layer makes."))
+    kind = b.selectbox(_("Filters"), ("colour", "edges", "random"), key=state.MC_FILTERS,
+                       format_func={"colour": _("one colour each"), "edges": _("edge detector on every channel"),
+                                    "random": _("random (seeded)")}.get,
+                       help=_("“one colour each”: filter o weighs channel o by +1 and the others by -0.5 "
+                              "(centre cell only), so map 0 finds red, map 1 green, map 2 blue."))
+    seed = c.number_input(_("Seed"), 0, 9_999, step=1, key=state.MC_SEED,
+                          help=_("Seed of the random numbers and random filters: same seed, same numbers."))
+pad, stride = widgets.padding_stride(state.MC_PAD_MODE, state.MC_PAD, state.MC_STRIDE)
+state.write_url(state.URL_MC)
+if x is None:
+    st.stop()
+filters = resources.mc_filters(kind, x.shape[0], cout, seed)
+try:
+    tr = resources.multichannel(x[None], filters, pad, stride)
+except ValueError as exc:
+    st.error(_("These settings cannot be convolved: {}.").format(exc))
+    st.stop()
+cin, (oh, ow) = x.shape[0], (tr.rows.size, tr.cols.size)
+names = tuple(f" ({colour})" for colour in RGB) if source != "random" else ("",) * cin
+
+shapes, preview = st.columns([3, 1])
+shapes.markdown(_(
+    "- input `[batch, in_channels, h, w]` = `[1, {}, {}, {}]`\n"
+    "- filters `[in_channels, out_channels, fh, fw]` = `[{}, {}, 3, 3]`\n"
+    "- output `[batch, out_channels, h_out, w_out]` = `[1, {}, {}, {}]`\n"
+    "- parameters: {} × {} × 3 × 3 = **{}** weights (the chapter's Conv2D has no bias)").format(
+        cin, *x.shape[1:], cin, cout, cout, oh, ow, cin, cout, tr.param_count))
+if source != "random":
+    preview.image(resources.rgb_preview(x), caption=_("the picture: its red, green and blue channels below"),
+                  width=144)
+st.session_state[state.MC_OUT] = min(st.session_state[state.MC_OUT], cout - 1)
+o = st.selectbox(_("Output map to build"), range(cout), key=state.MC_OUT,
+                 format_func=lambda i: _("map {}").format(i), help=_("Which filter's feature map to step through."))
+
+
+def show_step(i: int) -> None:
+    r, c = divmod(i, ow)
+    s = tr.step(o, r, c)
+    st.markdown(_("**Step {} of {}**: cell (row {}, column {}) of output map {}. The same 3×3 window is read in "
+                  "every input channel, and each channel has its own kernel.").format(i + 1, oh * ow, r, c, o))
+    lim_x, lim_w, lim_pc = charts.limit(tr.x), charts.limit(tr.filters), charts.limit(tr.per_channel[0, o])
+    for ch, col in enumerate(st.columns(cin)):
+        window = (s.channels[ch].top, s.channels[ch].left, 3, 3)
+        col.plotly_chart(charts.grid(tr.padded[0, ch], pad=tr.pad, window=window, height=300, zmax=lim_x,
+                                     title=_("input channel {}").format(ch) + names[ch]), key=f"mc_in{ch}")
+    titles = (_("patch"), _("kernel [{}, {}]"), _("products"))
+    for ch, part in enumerate(s.channels):
+        a, b = st.columns([3, 2], vertical_alignment="center")
+        named = (titles[0], titles[1].format(ch, o), titles[2])
+        a.plotly_chart(charts.triple(part.patch, part.weights, part.products, named, height=150,
+                                     limits=(lim_x, lim_w, lim_x * lim_w)),
+                       key=f"mc_detail{ch}", config={"displayModeBar": False})
+        b.markdown(explain.grid_sum_line(part, _("channel {}").format(ch)))
+    st.markdown(_("**Each channel convolved with its kernel, then added up into output map {}** (one colour "
+                  "scale for the channels, so you can compare what each adds):").format(o))
+    cols = st.columns(cin + 1)
+    for ch in range(cin):
+        cols[ch].plotly_chart(charts.grid(tr.per_channel[0, o, ch], window=(r, c, 1, 1), height=260, zmax=lim_pc,
+                                          title=_("channel {}{}").format(ch, " +" if ch < cin - 1 else " =")),
+                              key=f"mc_pc{ch}")
+    cols[cin].plotly_chart(charts.grid(tr.output[0, o], window=(r, c, 1, 1), height=260,
+                                       title=_("output map {}").format(o)), key="mc_outmap")
+    a, b = st.columns([1, 3], vertical_alignment="center")
+    a.metric(_("out[{}][{}, {}]").format(o, r, c), charts.fmt(s.output),
+             help=_("The sum of the per-channel partial sums."))
+    b.markdown(explain.total_line(s.partials, s.output, f"out[{o}][{r}, {c}]"))
+
+
+st.subheader(_("Step through"))
+widgets.stepper(oh * ow, state.MC_STEP, state.MC_PLAY, state.MC_SPEED, show_step,
+                on_step=lambda: state.write_url(state.URL_MC))
+
+st.subheader(_("All {} output maps").format(cout))
+for m, col in enumerate(st.columns(max(cout, 3))[:cout]):
+    col.plotly_chart(charts.grid(tr.output[0, m], title=_("map {}").format(m), height=300), key=f"mc_all{m}")

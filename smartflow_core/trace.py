@@ -1,0 +1,452 @@
+"""Step-by-step records of the forward pass, for the lessons.
+
+Each record says, for one output cell, which cells of the padded input the kernel covered, the values it read, the
+weights, the element-wise products, the running sum and the output value. The records are built with plain Python
+loops in the same order as the chapter's loops in :mod:`smartflow_core.reference` (row by row, kernel cell by kernel
+cell), so every running sum ends on exactly the number the library computes; the whole output maps come from the
+reference loops themselves. Pooling and flatten records follow the same pattern. Pure NumPy: pages render these
+records and compute nothing themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy import ndarray
+
+from smartflow_core import reference
+
+Vec = tuple[float, ...]
+Grid = tuple[Vec, ...]
+
+
+def _frozen(a: ndarray) -> ndarray:
+    a = np.array(a, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+def _grid(a: ndarray) -> Grid:
+    return tuple(tuple(float(v) for v in row) for row in a)
+
+
+def _running(products) -> Vec:
+    """Running sums as the reference loop accumulates them: ``total += product``, starting from 0."""
+    total, out = 0.0, []
+    for p in products:
+        total += p
+        out.append(total)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------- output size
+
+
+@dataclass(frozen=True)
+class OutputSize:
+    """``floor((n + 2*pad - k) / stride) + 1`` outputs along one axis, with the pieces of the formula."""
+
+    n: int
+    k: int
+    pad: int
+    stride: int
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise ValueError(f"the kernel needs at least one cell, got size {self.k}")
+        reference.output_size(self.n, self.k, self.pad, self.stride)  # raises ValueError with the reason
+
+    @property
+    def padded(self) -> int:
+        return self.n + 2 * self.pad
+
+    @property
+    def span(self) -> int:
+        """How far the window can move: ``n + 2*pad - k``."""
+        return self.padded - self.k
+
+    @property
+    def size(self) -> int:
+        return self.span // self.stride + 1
+
+    @property
+    def remainder(self) -> int:
+        """``span mod stride``: when not 0 the floor drops a partial step and the last cells are never read."""
+        return self.span % self.stride
+
+
+def resolve_pad(k: int, pad: int | None) -> int:
+    """The chapter's padding ``k // 2`` when ``pad`` is None."""
+    return k // 2 if pad is None else int(pad)
+
+
+# ---------------------------------------------------------------------------------------------- 1D convolution
+
+
+@dataclass(frozen=True)
+class Step1D:
+    """One output cell of a 1D convolution: ``out[index] = sum_p weights[p] * inputs[p]``."""
+
+    index: int
+    window: tuple[int, ...]  # positions in the padded input
+    inputs: Vec
+    weights: Vec
+    products: Vec
+    running: Vec
+    output: float
+
+
+@dataclass(frozen=True)
+class Conv1DTrace:
+    inp: Vec
+    kernel: Vec
+    pad: int
+    stride: int
+    padded: Vec
+    size: OutputSize
+    steps: tuple[Step1D, ...]
+    output: Vec  # from reference.conv_1d
+
+    @property
+    def unread(self) -> tuple[int, ...]:
+        """Positions of the padded input that no window covers (a stride that skips, or the floor's remainder)."""
+        covered = {i for s in self.steps for i in s.window}
+        return tuple(i for i in range(len(self.padded)) if i not in covered)
+
+    def anchor(self, o: int) -> int:
+        """The padded-input position under the middle of output ``o``'s window (where a picture puts ``out[o]``)."""
+        return o * self.stride + len(self.kernel) // 2
+
+    def is_pad(self, i: int) -> bool:
+        """Is position ``i`` of the padded input a padding zero?"""
+        return i < self.pad or i >= self.pad + len(self.inp)
+
+
+def trace_conv_1d(inp, kernel, pad: int | None = None, stride: int = 1) -> Conv1DTrace:
+    """Every step of ``reference.conv_1d(inp, kernel, pad, stride)``."""
+    x = np.asarray(inp, dtype=np.float64)
+    w = np.asarray(kernel, dtype=np.float64)
+    if x.ndim != 1 or w.ndim != 1 or w.size == 0 or x.size == 0:
+        raise ValueError(f"expected a non-empty 1D input and kernel, got shapes {x.shape} and {w.shape}")
+    pad = resolve_pad(w.size, pad)
+    size = OutputSize(x.size, w.size, pad, stride)
+    padded = tuple(float(v) for v in reference._pad_1d(x, pad))
+    weights = tuple(float(v) for v in w)
+    output = tuple(float(v) for v in reference.conv_1d(x, w, pad, stride))
+    steps = []
+    for o in range(len(output)):
+        window = tuple(range(o * stride, o * stride + w.size))
+        inputs = tuple(padded[i] for i in window)
+        products = tuple(wp * xp for wp, xp in zip(weights, inputs))
+        running = _running(products)
+        steps.append(Step1D(o, window, inputs, weights, products, running, running[-1]))
+    return Conv1DTrace(tuple(float(v) for v in x), weights, pad, stride, padded, size, tuple(steps), output)
+
+
+# ---------------------------------------------------------------------------------------------- 2D convolution
+
+
+@dataclass(frozen=True)
+class Step2D:
+    """One output cell of a 2D convolution; ``running`` follows the kernel row by row."""
+
+    row: int
+    col: int
+    top: int  # the window's top-left corner in the padded input
+    left: int
+    patch: Grid
+    weights: Grid
+    products: Grid
+    running: Vec
+    output: float
+
+
+def _step_2d(padded: ndarray, kernel: ndarray, stride: int, row: int, col: int) -> Step2D:
+    kh, kw = kernel.shape
+    top, left = row * stride, col * stride
+    patch = _grid(padded[top:top + kh, left:left + kw])
+    weights = _grid(kernel)
+    products = tuple(tuple(wv * xv for wv, xv in zip(wr, xr)) for wr, xr in zip(weights, patch))
+    running = _running(p for prow in products for p in prow)
+    return Step2D(row, col, top, left, patch, weights, products, running, running[-1])
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2DTrace:
+    """One channel, one filter. ``output`` is ``reference.conv_2d``; ``step(i)`` builds cell ``i`` (row-major)."""
+
+    image: ndarray
+    kernel: ndarray
+    pad: int
+    stride: int
+    padded: ndarray
+    rows: OutputSize
+    cols: OutputSize
+    output: ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return self.rows.size * self.cols.size
+
+    def cell(self, i: int) -> tuple[int, int]:
+        if not 0 <= i < self.n_steps:
+            raise IndexError(f"step {i} is outside 0..{self.n_steps - 1}")
+        return divmod(i, self.cols.size)
+
+    def step(self, i: int) -> Step2D:
+        return _step_2d(self.padded, self.kernel, self.stride, *self.cell(i))
+
+    def strongest(self) -> tuple[int, int]:
+        """The steps (row-major) of the largest and the smallest output value (the first one on a tie)."""
+        flat = self.output.ravel()
+        return int(np.argmax(flat)), int(np.argmin(flat))
+
+
+def _check_2d(image: ndarray, kernel: ndarray) -> None:
+    if image.ndim != 2 or kernel.ndim != 2 or image.size == 0 or kernel.size == 0:
+        raise ValueError(f"expected a 2D image and a 2D kernel, got shapes {image.shape} and {kernel.shape}")
+    if kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"the kernel must be square, got {kernel.shape[0]} rows and {kernel.shape[1]} columns")
+
+
+def trace_conv_2d(image, kernel, pad: int | None = None, stride: int = 1) -> Conv2DTrace:
+    """The records of ``reference.conv_2d(image, kernel, pad, stride)``."""
+    x, w = _frozen(image), _frozen(kernel)
+    _check_2d(x, w)
+    pad = resolve_pad(w.shape[0], pad)
+    rows = OutputSize(x.shape[0], w.shape[0], pad, stride)
+    cols = OutputSize(x.shape[1], w.shape[1], pad, stride)
+    out = reference.conv_2d(x, w, pad, stride)
+    return Conv2DTrace(x, w, pad, stride, _frozen(reference._pad_2d(x, pad)), rows, cols, _frozen(out))
+
+
+# ---------------------------------------------------------------------------------------------- multichannel
+
+
+@dataclass(frozen=True)
+class MultiStep:
+    """One cell of one output map: a 2D step per input channel, summed over the channels.
+
+    ``partials[c]`` is channel ``c``'s own sum; ``running[c]`` the total after channel ``c``, accumulated in the
+    reference's order (input channel outermost), so ``running[-1] == output`` exactly.
+    """
+
+    out_channel: int
+    row: int
+    col: int
+    channels: tuple[Step2D, ...]
+    partials: Vec
+    running: Vec
+    output: float
+
+
+@dataclass(frozen=True, eq=False)
+class MultiTrace:
+    """x: (batch, in_channels, h, w); filters: (in_channels, out_channels, fh, fw) as in the chapter.
+
+    ``output`` (batch, out_channels, oh, ow) is ``reference._output``; ``per_channel[b, o, c]`` is input channel
+    ``c`` convolved with filter ``[c, o]`` alone.
+    """
+
+    x: ndarray
+    filters: ndarray
+    pad: int
+    stride: int
+    padded: ndarray  # (batch, in_channels, h + 2p, w + 2p)
+    rows: OutputSize
+    cols: OutputSize
+    output: ndarray
+    per_channel: ndarray
+
+    @property
+    def param_count(self) -> int:
+        """``in_channels * out_channels * fh * fw`` (the chapter's Conv2D has no bias)."""
+        return int(self.filters.size)
+
+    def step(self, out_channel: int, row: int, col: int, obs: int = 0) -> MultiStep:
+        chans, total, partials, running = [], 0.0, [], []
+        for c in range(self.x.shape[1]):
+            s = _step_2d(self.padded[obs, c], self.filters[c, out_channel], self.stride, row, col)
+            for prow in s.products:  # continue the one running total, as the reference loop does
+                for p in prow:
+                    total += p
+            chans.append(s)
+            partials.append(s.output)
+            running.append(total)
+        return MultiStep(out_channel, row, col, tuple(chans), tuple(partials), tuple(running), total)
+
+
+def trace_multichannel(x, filters, pad: int | None = None, stride: int = 1) -> MultiTrace:
+    x, w = _frozen(x), _frozen(filters)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"expected x (batch, in_channels, h, w) and filters (in_channels, out_channels, fh, fw), "
+                         f"got shapes {x.shape} and {w.shape}")
+    _check_2d(x[0, 0], w[0, 0])
+    pad = resolve_pad(w.shape[2], pad)
+    rows = OutputSize(x.shape[2], w.shape[2], pad, stride)
+    cols = OutputSize(x.shape[3], w.shape[3], pad, stride)
+    out = reference._output(x, w, pad, stride)
+    per = np.stack([np.stack([np.stack([reference.conv_2d(obs[c], w[c, o], pad, stride) for c in range(w.shape[0])])
+                              for o in range(w.shape[1])]) for obs in x])
+    return MultiTrace(x, w, pad, stride, _frozen(reference._pad_conv_input(x, pad)), rows, cols, _frozen(out),
+                      _frozen(per))
+
+
+# ---------------------------------------------------------------------------------------------- pooling
+
+
+POOL_MODES = ("max", "avg")
+
+
+@dataclass(frozen=True)
+class PoolStep:
+    """One pooled cell: the window's values and their max (with the winning cell) or their mean."""
+
+    row: int
+    col: int
+    top: int
+    left: int
+    window: Grid
+    mode: str
+    output: float
+    winner: tuple[int, int] | None  # offset in the window of the max (the first one on a tie)
+
+
+@dataclass(frozen=True, eq=False)
+class PoolTrace:
+    image: ndarray
+    size: int
+    stride: int
+    mode: str
+    rows: OutputSize
+    cols: OutputSize
+    output: ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return self.rows.size * self.cols.size
+
+    def step(self, i: int) -> PoolStep:
+        if not 0 <= i < self.n_steps:
+            raise IndexError(f"step {i} is outside 0..{self.n_steps - 1}")
+        return _pool_step(self.image, self.size, self.stride, self.mode, *divmod(i, self.cols.size))
+
+
+def _pool_step(image: ndarray, size: int, stride: int, mode: str, row: int, col: int) -> PoolStep:
+    top, left = row * stride, col * stride
+    window = _grid(image[top:top + size, left:left + size])
+    if mode == "max":
+        best, winner = window[0][0], (0, 0)
+        for i, wrow in enumerate(window):
+            for j, v in enumerate(wrow):
+                if v > best:
+                    best, winner = v, (i, j)
+        return PoolStep(row, col, top, left, window, mode, best, winner)
+    total = 0.0
+    for wrow in window:
+        for v in wrow:
+            total += v
+    return PoolStep(row, col, top, left, window, mode, total / (size * size), None)
+
+
+def trace_pool(image, size: int = 2, stride: int | None = None, mode: str = "max") -> PoolTrace:
+    """Max or average pooling of one map, without padding: ``out = floor((n - size) / stride) + 1``."""
+    if mode not in POOL_MODES:
+        raise ValueError(f"mode must be one of {POOL_MODES}, got {mode!r}")
+    x = _frozen(image)
+    if x.ndim != 2 or x.size == 0:
+        raise ValueError(f"expected a 2D image, got shape {x.shape}")
+    stride = size if stride is None else stride
+    rows, cols = OutputSize(x.shape[0], size, 0, stride), OutputSize(x.shape[1], size, 0, stride)
+    out = np.array([[_pool_step(x, size, stride, mode, r, c).output for c in range(cols.size)]
+                    for r in range(rows.size)])
+    return PoolTrace(x, size, stride, mode, rows, cols, _frozen(out))
+
+
+# ---------------------------------------------------------------------------------------------- reach
+
+
+def conv_reach(h: int, w: int, k: int, pad: int, stride: int) -> ndarray:
+    """How many output cells read each input pixel of an ``h x w`` image (padding cells dropped)."""
+    rows, cols = OutputSize(h, k, pad, stride), OutputSize(w, k, pad, stride)
+    count = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.int64)
+    for r in range(rows.size):
+        for c in range(cols.size):
+            count[r * stride:r * stride + k, c * stride:c * stride + k] += 1
+    return count[pad:pad + h, pad:pad + w]
+
+
+def pool_reach(pool: PoolTrace) -> ndarray:
+    """Which pixels change the output: for max pooling only each window's winner, for average all it covers."""
+    reach = np.zeros(pool.image.shape, dtype=bool)
+    for i in range(pool.n_steps):
+        s = pool.step(i)
+        if s.winner is None:
+            reach[s.top:s.top + pool.size, s.left:s.left + pool.size] = True
+        else:
+            reach[s.top + s.winner[0], s.left + s.winner[1]] = True
+    return reach
+
+
+@dataclass(frozen=True, eq=False)
+class StrideVsPool:
+    """The chapter's comparison on one image: a ``k x k`` convolution with stride ``size`` (padding k // 2)
+    beside ``size x size`` max pooling, and how many input pixels can change each output."""
+
+    conv: Conv2DTrace
+    pool: PoolTrace
+    conv_reach: ndarray  # outputs each pixel is read by
+    pool_reach: ndarray  # 1 where a pixel wins a window
+
+    @property
+    def pixels(self) -> int:
+        return int(self.conv_reach.size)
+
+    @property
+    def conv_pixels(self) -> int:
+        return int(np.count_nonzero(self.conv_reach))
+
+    @property
+    def pool_pixels(self) -> int:
+        return int(np.count_nonzero(self.pool_reach))
+
+    def pool_kept(self) -> ndarray:
+        """The image where a pixel wins its window, NaN elsewhere: all that max pooling passes on."""
+        return np.where(self.pool_reach > 0, self.pool.image, np.nan)
+
+
+def stride_vs_pool(image, kernel, size: int = 2) -> StrideVsPool:
+    x, w = _frozen(image), _frozen(kernel)
+    k = w.shape[0]
+    conv = trace_conv_2d(x, w, k // 2, size)
+    pool = trace_pool(x, size, None, "max")
+    return StrideVsPool(conv, pool, conv_reach(*x.shape, k, k // 2, size), pool_reach(pool).astype(np.float64))
+
+
+# ---------------------------------------------------------------------------------------------- flatten
+
+
+@dataclass(frozen=True)
+class FlattenShapes:
+    """(batch, channels, height, width) -> (batch, channels * height * width)."""
+
+    batch: int
+    channels: int
+    height: int
+    width: int
+
+    def __post_init__(self):
+        if min(self.batch, self.channels, self.height, self.width) < 1:
+            raise ValueError(f"every dimension must be at least 1, got {self}")
+
+    @property
+    def features(self) -> int:
+        return self.channels * self.height * self.width
+
+    def index(self, c: int, i: int, j: int) -> int:
+        """Where cell ``(c, i, j)`` lands in the vector: ``c*h*w + i*w + j``."""
+        return (c * self.height + i) * self.width + j
+
+    def dense_weights(self, neurons: int) -> int:
+        """Weights (without bias) of a Dense layer with ``neurons`` outputs reading this vector."""
+        return self.features * neurons

@@ -1,0 +1,288 @@
+"""Every page under AppTest, and each lesson's controls driven with the numbers checked against smartflow_core."""
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from smartflow_core import reference
+from smartflow_core.pooling import pool2d_forward
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "app" / "main.py"
+PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
+
+
+def plotly_array(v):
+    """Plotly 7 sends arrays as base64 typed arrays."""
+    if isinstance(v, dict) and "bdata" in v:
+        shape = tuple(int(n) for n in str(v.get("shape", "-1")).split(","))
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(shape)
+    return np.asarray(v, dtype=float)
+
+
+def figure(at, key):
+    return json.loads(at.get_by_key(key).proto.spec)
+
+
+def metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(at):
+    return [m.value for m in at.markdown]
+
+
+def run_page(page, query=None):
+    at = AppTest.from_file(str(MAIN), default_timeout=30)
+    at.query_params.update(query or {})
+    at.run()
+    if page != "home.py":
+        at.switch_page(f"../pages/{page}").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs(page):
+    at = run_page(page)
+    assert at.title, f"{page} has no title"
+    assert not at.error
+
+
+def test_home_links_every_lesson():
+    at = run_page("home.py")
+    labels = [link.proto.label for link in at.get("page_link")]
+    for title in ("1D convolution", "2D convolution on images", "Multichannel convolution",
+                  "Stride, pooling and flatten"):
+        assert title in labels
+
+
+# ---------------------------------------------------------------------------------------------- 1D
+
+
+def test_1d_third_step_of_chapter_example_shows_9():
+    at = run_page("conv_1d.py")
+    assert metrics(at) == {"out[0]": "3"}
+    at.button(key="c1_step_next").click().run()
+    at.button(key="c1_step_next").click().run()
+    assert metrics(at) == {"out[2]": "9"}
+    assert any("1·2 + 1·3 + 1·4 = **9**" in t for t in texts(at))
+    strips = figure(at, "c1_strips")
+    window = [s for s in strips["layout"]["shapes"] if s["line"]["color"] == "black"][0]
+    assert (window["x0"], window["x1"]) == (1.5, 4.5)  # padded cells 2..4
+    assert at.query_params["step"] in ("3", ["3"])
+
+
+def test_1d_stride_two_padding_one_gives_three_outputs():
+    at = run_page("conv_1d.py")
+    at.radio(key="c1_pad_mode").set_value("custom").run()
+    at.number_input(key="c1_pad").set_value(1).run()
+    at.number_input(key="c1_stride").set_value(2).run()
+    assert at.slider(key="c1_step").max == 3
+    assert "= 3" in at.get("latex")[0].proto.body
+    expected = reference.conv_1d(np.array([1., 2, 3, 4, 5]), np.array([1., 1, 1]), 1, 2)
+    for step, value in enumerate(expected, start=1):
+        at.slider(key="c1_step").set_value(step).run()
+        assert metrics(at) == {f"out[{step - 1}]": f"{value:g}"}
+
+
+def test_1d_floor_is_explained_when_stride_does_not_divide():
+    at = run_page("conv_1d.py", {"x": "1,2,3,4,5,6", "pad": "none", "s": "2"})
+    assert r"\lfloor 1.5 \rfloor" in at.get("latex")[0].proto.body
+    assert any("does not divide" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("c1_input", "1, two, 3", "is not a number"),
+    ("c1_input", "", "is empty"),
+    ("c1_kernel", "1 1 1 1 1 1 1", "larger than the padded input"),
+])
+def test_1d_bad_settings_get_a_message(field, value, message):
+    at = run_page("conv_1d.py", {"pad": "none"})
+    at.text_input(key="c1_input").set_value("1, 2, 3").run()
+    at.text_input(key=field).set_value(value).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+
+
+def test_1d_link_opens_the_same_example_and_bad_values_are_ignored():
+    at = run_page("conv_1d.py", {"x": "2,0,1,3", "k": "1,-1", "pad": "none", "step": "3", "s": "0"})
+    assert at.text_input(key="c1_input").value == "2,0,1,3"
+    assert metrics(at) == {"out[2]": "-2"}  # 1·1 + (-1)·3
+    assert any("s='0'" in w.value for w in at.warning)
+
+
+def test_1d_settings_survive_a_visit_to_another_page():
+    at = run_page("conv_1d.py")
+    at.text_input(key="c1_input").set_value("4, 4, 4").run()
+    at.switch_page("../pages/conv_2d.py").run()
+    at.switch_page("../pages/conv_1d.py").run()
+    assert at.text_input(key="c1_input").value == "4, 4, 4"
+    assert metrics(at) == {"out[0]": "8"}
+
+
+def test_1d_play_button_toggles():
+    at = run_page("conv_1d.py")
+    at.button(key="c1_play_btn").click().run()
+    assert at.session_state["c1_play"] is True
+    assert at.button(key="c1_play_btn").label.endswith("Pause")
+    at.button(key="c1_play_btn").click().run()
+    assert at.session_state["c1_play"] is False
+
+
+# ---------------------------------------------------------------------------------------------- 2D
+
+
+def test_2d_mnist_step_matches_reference():
+    from app.resources import digits
+
+    at = run_page("conv_2d.py", {"i": "3", "step": "1"})
+    image = digits().image(3)
+    expected = reference.conv_2d(image, np.array([[0., 1, 0], [1, -4, 1], [0, 1, 0]]))
+    for step in (1, 200, 407):
+        at.slider(key="c2_step").set_value(step).run()
+        r, c = divmod(step - 1, 28)
+        assert metrics(at) == {f"out[{r}, {c}]": _fmt(expected[r, c])}
+    assert np.allclose(plotly_array(figure(at, "c2_map")["data"][0]["z"]), expected, atol=1e-6)
+
+
+def _fmt(x):
+    from app.charts import fmt
+    return fmt(x)
+
+
+def test_2d_grid_with_preset_padding_and_stride():
+    at = run_page("conv_2d.py", {"src": "grid"})
+    at.selectbox(key="c2_preset").set_value("vertical").run()
+    assert at.text_area(key="c2_kernel").value == "-1 2 -1\n-1 2 -1\n-1 2 -1"
+    at.radio(key="c2_pad_mode").set_value("none").run()
+    at.number_input(key="c2_stride").set_value(2).run()
+    grid = np.loadtxt(io.StringIO(at.text_area(key="c2_grid").value))
+    expected = reference.conv_2d(grid, np.array([[-1., 2, -1]] * 3), 0, 2)
+    assert at.slider(key="c2_step").max == expected.size == 6  # 6x7 grid, 3x3 kernel, stride 2 -> 2x3
+    at.slider(key="c2_step").set_value(5).run()
+    assert metrics(at) == {"out[1, 1]": _fmt(expected[1, 1])}
+
+
+def test_2d_link_with_a_preset_shows_its_kernel():
+    at = run_page("conv_2d.py", {"src": "grid", "kp": "random", "seed": "7"})
+    from app.widgets import kernel_text, preset_kernel
+    assert at.text_area(key="c2_kernel").value == kernel_text(preset_kernel("random", 7))
+    at.number_input(key="c2_seed").set_value(8).run()
+    assert at.text_area(key="c2_kernel").value == kernel_text(preset_kernel("random", 8))
+    assert at.query_params["seed"] in ("8", ["8"])
+
+
+def test_2d_kernel_larger_than_input_and_bad_kernel():
+    at = run_page("conv_2d.py", {"src": "grid", "grid": "1 2;3 4", "pad": "none"})
+    assert any("larger than the padded input" in e.value for e in at.error)
+    at.text_area(key="c2_kernel").set_value("1 2\n3").run()
+    assert any("same number of values" in e.value for e in at.error)
+    assert at.selectbox(key="c2_preset").value == "custom"
+
+
+def _png(size=(40, 30), mode="RGB", colour=(200, 30, 30)):
+    buf = io.BytesIO()
+    Image.new(mode, size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_2d_upload_image_and_not_an_image():
+    at = run_page("conv_2d.py", {"src": "upload"})
+    at.file_uploader(key="c2_upload").upload("red.png", _png(), "image/png").run()
+    assert not at.exception and not at.error
+    assert at.slider(key="c2_step").max == 28 * 28
+    at.file_uploader(key="c2_upload").upload("notes.txt", b"hello", "text/plain").run()
+    assert any("not an image Pillow can read" in e.value for e in at.error)
+
+
+def test_every_kernel_preset_has_a_label_and_cells():
+    from app import state, widgets
+
+    assert tuple(widgets.KERNEL_LABELS) == state.KERNEL_PRESETS
+    for name in state.KERNEL_PRESETS[:-1]:
+        assert len(widgets.preset_kernel(name, 0)) == 3
+
+
+def test_image_conversion():
+    from app.resources import image_to_gray, image_to_rgb
+
+    gray = image_to_gray(_png(mode="L", colour=128), 16)
+    assert gray.shape == (16, 16) and np.allclose(gray, 0.5, atol=0.01)
+    rgb = image_to_rgb(_png(colour=(255, 0, 0)), 12)
+    assert rgb.shape == (3, 12, 12) and rgb[0].min() == 1 and rgb[1].max() == 0
+    with pytest.raises(ValueError, match="not an image"):
+        image_to_gray(b"\x00\x01", 16)
+
+
+# ---------------------------------------------------------------------------------------------- multichannel
+
+
+def test_multichannel_rgb_partial_sums():
+    from app.resources import mc_filters, sample_rgb
+
+    at = run_page("multichannel.py")
+    at.slider(key="mc_step").set_value(40).run()
+    x, w = sample_rgb(16)[None], mc_filters("colour", 3, 2, 0)
+    expected = reference._output(x, w)
+    r, c = divmod(39, 16)
+    assert metrics(at) == {f"out[0][{r}, {c}]": _fmt(expected[0, 0, r, c])}
+    partials = [t for t in texts(at) if t.startswith("`channel")]
+    assert len(partials) == 3
+    assert any(t.startswith(f"`out[0][{r}, {c}]` = ") for t in texts(at))
+    assert any("**54** weights" in t for t in texts(at))  # 3 x 2 x 3 x 3
+
+
+def test_multichannel_random_channels_and_filters():
+    from app.resources import mc_filters, random_input
+
+    at = run_page("multichannel.py", {"src": "random", "cin": "4", "cout": "3", "f": "random", "o": "2"})
+    x, w = random_input(4, 5, 0)[None], mc_filters("random", 4, 3, 0)
+    expected = reference._output(x, w)
+    at.slider(key="mc_step").set_value(13).run()
+    assert metrics(at) == {"out[2][2, 2]": _fmt(expected[0, 2, 2, 2])}
+    assert len([t for t in texts(at) if t.startswith("`channel")]) == 4
+    assert any("**108** weights" in t for t in texts(at))
+
+
+# ---------------------------------------------------------------------------------------------- pooling
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pooling_steps_match_library(mode):
+    from app.charts import fmt
+
+    at = run_page("pooling.py", {"src": "grid", "mode": mode})
+    grid = np.loadtxt(io.StringIO(at.text_area(key="pl_grid").value))
+    expected = pool2d_forward(grid[None, None], 2, mode=mode)[0, 0]
+    at.slider(key="pl_step").set_value(5).run()
+    line = [t for t in texts(at) if t.startswith("`out[1, 1]`")][0]
+    assert line.split("**")[1] == fmt(expected[1, 1])
+    assert any("**36 of 36**" in t and "**9 of 36**" in t for t in texts(at))
+
+
+def test_flatten_shapes():
+    at = run_page("pooling.py", {"fc": "3", "fh": "2", "fw": "4"})
+    assert any("`[1, 3, 2, 4]` → `[batch, channels·h·w]` = `[1, 24]`" in t for t in texts(at))
+    vector = figure(at, "pl_vector")
+    assert plotly_array(vector["data"][0]["z"]).ravel().tolist() == list(range(24))
+    assert any("25088" in t for t in texts(at))
+
+
+def test_2d_digit_by_label():
+    from app.resources import digits
+
+    at = run_page("conv_2d.py", {"pick": "label", "label": "7", "nth": "2"})
+    index = digits().find(7, 2)
+    assert digits().labels[index] == 7
+    assert any(f"MNIST digit #{index} (label 7)" in str(e.proto) for e in at.get("plotly_chart"))
+
+
+def test_pooling_grid_too_small_for_the_window():
+    at = run_page("pooling.py", {"src": "grid", "grid": "1 2;3 4", "size": "3"})
+    assert any("Cannot pool this input" in e.value for e in at.error)

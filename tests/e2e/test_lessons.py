@@ -1,0 +1,83 @@
+"""Each lesson in a real browser: load it, step once, screenshot it (tests/screenshots/, ignored by git)."""
+import re
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+STEP = re.compile(r"Step (\d+) of (\d+)")
+
+
+def step_once(page) -> int:
+    """Click Next and wait until the page shows the following step; returns the new step."""
+    shown = page.get_by_text(STEP).first
+    shown.wait_for()
+    n, total = map(int, STEP.search(shown.inner_text()).groups())
+    page.get_by_role("button", name="Next ▶").click()
+    page.get_by_text(f"Step {n + 1} of {total}").wait_for()
+    return n + 1
+
+
+def test_home(open_page, shot):
+    page = open_page()
+    page.get_by_role("heading", name="SmartFlow CNN Lab").wait_for()
+    page.get_by_test_id("stMain").get_by_role("link", name="2D convolution on images").click()
+    page.get_by_role("heading", name="2D convolution on images").wait_for()
+    page.get_by_role("link", name="Home").click()
+    page.get_by_role("heading", name="SmartFlow CNN Lab").wait_for()
+    shot("home")
+
+
+def test_conv_1d(open_page, shot):
+    page = open_page("/conv-1d")
+    page.get_by_text("Step 1 of 5").wait_for()
+    assert step_once(page) == 2
+    assert step_once(page) == 3
+    page.get_by_test_id("stMetricValue").get_by_text("9", exact=True).wait_for()
+    assert "step=3" in page.url
+    shot("conv_1d")
+
+
+def test_conv_1d_shared_link(open_page):
+    page = open_page("/conv-1d?x=1,2,3,4,5&k=1,1,1&pad=custom&p=1&s=2&step=2")
+    page.get_by_text("Step 2 of 3").wait_for()
+    page.get_by_test_id("stMetricValue").get_by_text("9", exact=True).wait_for()
+
+
+def test_conv_2d(open_page, shot):
+    page = open_page("/conv-2d")
+    step_once(page)
+    shot("conv_2d")
+
+
+def test_multichannel(open_page, shot):
+    page = open_page("/multichannel")
+    step_once(page)
+    shot("multichannel")
+
+
+def test_pooling(open_page, shot):
+    page = open_page("/pooling")
+    step_once(page)
+    shot("pooling")
+
+
+def test_settings_survive_navigation_and_do_not_leak(open_page):
+    page = open_page("/conv-1d?x=1,2,3,4,5&k=1,1,1&pad=custom&p=1&s=2&step=2")
+    page.get_by_text("Step 2 of 3").wait_for()
+    page.get_by_role("link", name="2D convolution on images").click()
+    page.get_by_text(STEP).first.wait_for()
+    assert "s=2" not in page.url and "Step 2 of" not in page.get_by_text(STEP).first.inner_text()
+    page.get_by_role("link", name="1D convolution").click()
+    page.get_by_text("Step 2 of 3").wait_for()  # the 1D lesson kept its settings
+    page.wait_for_function("() => location.search.includes('s=2')")  # and put them back in the address bar
+
+
+def test_play_moves_the_kernel_by_itself(open_page):
+    page = open_page("/conv-1d?step=4")
+    page.get_by_text("Step 4 of 5").wait_for()
+    page.get_by_role("button", name="▶ Play").click()
+    page.get_by_role("button", name="⏸ Pause").wait_for()
+    page.get_by_text("Step 5 of 5").wait_for()
+    page.get_by_role("button", name="▶ Play").wait_for()  # stopped by itself at the last step
+    page.get_by_test_id("stMetricValue").get_by_text("9", exact=True).wait_for()
