@@ -49,12 +49,14 @@ PRESETS = {
          {"type": "DenseLayer", "neurons": 10, "activation": "Linear"}),
         lr=0.1, momentum=0.9, epochs=1, batch_size=60, seed=20190402, dtype="float64"),
     "default": Preset(
-        "default", "Two convolution blocks (16 then 32 filters of 5x5, ReLU, 2x2 max pooling) and a dense layer "
-        "of 10: smaller than the chapter's model, faster, and more accurate.",
+        "default", "Two convolution blocks (16 then 32 filters of 5x5, ReLU, 2x2 max pooling), a hidden dense "
+        "layer of 128 (ReLU, dropout keeps 80 %) and a dense layer of 10: faster and more accurate than the "
+        "chapter's model.",
         ({"type": "Conv2DLayer", "out_channels": 16, "param_size": 5, "weight_init": "he", "activation": "ReLU"},
          {"type": "Pool2DLayer", "size": 2, "mode": "max"},
          {"type": "Conv2DLayer", "out_channels": 32, "param_size": 5, "weight_init": "he", "activation": "ReLU"},
          {"type": "Pool2DLayer", "size": 2, "mode": "max", "flatten": True},
+         {"type": "DenseLayer", "neurons": 128, "activation": "ReLU", "weight_init": "he", "dropout": 0.8},
          {"type": "DenseLayer", "neurons": 10, "activation": "Linear", "weight_init": "he"}),
         lr=0.02, momentum=0.9, epochs=8, batch_size=64, seed=20190402, final_lr=0.0005, decay_type="exponential"),
 }

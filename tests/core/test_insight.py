@@ -38,8 +38,8 @@ def test_feature_maps_of_the_default_preset_have_labels_and_shapes():
     maps = feature_maps(net, x)
     assert [label for label, _ in maps] == [
         "Conv2DLayer 1: 16 maps 28x28", "Pool2DLayer 2: 16 maps 14x14", "Conv2DLayer 3: 32 maps 14x14",
-        "Pool2DLayer 4: 32 maps 7x7", "DenseLayer 5: 10 outputs"]
-    assert [a.shape for _, a in maps] == [(16, 28, 28), (16, 14, 14), (32, 14, 14), (32, 7, 7), (10,)]
+        "Pool2DLayer 4: 32 maps 7x7", "DenseLayer 5: 128 outputs", "DenseLayer 6: 10 outputs"]
+    assert [a.shape for _, a in maps] == [(16, 28, 28), (16, 14, 14), (32, 14, 14), (32, 7, 7), (128,), (10,)]
     assert all(a.dtype == np.float32 for _, a in maps)
     # the conv layers' maps are after the ReLU; the last entry is the network's output
     assert maps[0][1].min() >= 0 and maps[2][1].min() >= 0
@@ -51,7 +51,7 @@ def test_feature_maps_of_the_default_preset_have_labels_and_shapes():
 
 def test_feature_maps_accept_a_plain_image_and_reject_a_batch():
     net = default_net()
-    assert len(feature_maps(net, np.zeros((28, 28), np.float32))) == 5
+    assert len(feature_maps(net, np.zeros((28, 28), np.float32))) == len(net.layers)
     with pytest.raises(ValueError, match=r"one example .* got \(2, 1, 28, 28\)"):
         feature_maps(net, np.zeros((2, 1, 28, 28), np.float32))
 
