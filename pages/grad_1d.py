@@ -1,0 +1,67 @@
+"""Backward pass, lesson 2: the input gradient of a 1D convolution, the chapter's index formula step by step."""
+import streamlit as st
+
+from app import backward, charts, state, widgets
+from app import backward_charts as bc
+from app.i18n import _
+
+st.title(_("The input gradient in 1D"))
+st.markdown(_(
+    "On the forward pass every input cell fed a few output cells, each through one weight. Its gradient collects, "
+    "from each of those outputs, the output's gradient times that weight. The chapter writes this as one loop, "
+    "`input_grad[o] += output_pad[o + param_len - p - 1] * param[p]`: while `p` walks forwards through the "
+    "kernel, the index into the padded output gradient walks backwards. That is the same as sliding the "
+    "**flipped** kernel over the padded output gradient: the input gradient is a convolution too."))
+for problem in state.read_url(state.URL_GRAD_1D):
+    st.warning(_("Ignored a setting from the link: {}").format(problem))
+
+c1, c2 = st.columns(2)
+inp_text = c1.text_input(_("Input values"), key=state.BI_INPUT,
+                         help=_("Up to 16 numbers separated by commas. The input gradient does not depend on them "
+                                "unless the upstream gradient comes from a loss."))
+ker_text = c2.text_input(_("Kernel values"), key=state.BI_KERNEL,
+                         help=_("An odd number of weights. The chapter's 1, 1, 1 reads the same flipped, which "
+                                "hides the flip; 1, 2, 3 shows it."))
+try:
+    up = backward.upstream_controls(state.BI_UP, state.BI_SEED, state.BI_GOAL)
+    inp, kernel = widgets.parse_values(inp_text, _("input")), widgets.parse_values(ker_text, _("kernel"))
+    tr = backward.input_grad_1d(inp, kernel, up)
+except ValueError as exc:
+    state.write_url(state.URL_GRAD_1D)
+    st.error(_("These settings cannot be used: {}.").format(exc))
+    st.stop()
+k = len(tr.kernel)
+
+
+def show_step(i: int) -> None:
+    o, p = divmod(i, k)
+    t = tr.term(o, p)
+    st.markdown(_("**Step {} of {}**: input cell `x[{}]`, weight `param[{}]`, so the padded output gradient is "
+                  "read at {} + {} − {} − 1 = **{}**.").format(i + 1, len(tr.terms), o, p, o, k, p, t.pad_index))
+    st.code(backward.input_term_code(t, k), language="python")
+    st.plotly_chart(bc.input_grad_figure(tr, o, p), key="bi_fig_strips", config={"displayModeBar": False})
+    st.caption(_("The box: the flipped kernel over `output_pad[{} .. {}]`. Dotted: the pair this step multiplies. "
+                 "Grey: the output gradient's padding zeros.").format(o, o + k - 1))
+    left, right = st.columns([2, 1])
+    left.markdown(_("On the forward pass `x[{}]`:").format(o))
+    left.markdown(backward.touched_list(tr, o))
+    st.markdown(backward.input_term_table(tr, o, p))
+    right.metric(_("input_grad[{}] so far").format(o), charts.fmt(t.running),
+                 help=_("The running sum after this step; the last weight's step gives dL/dx[{}].").format(o))
+
+
+st.subheader(_("Step through the chapter's loop"))
+widgets.stepper(len(tr.terms), state.BI_STEP, state.BI_PLAY, state.BI_SPEED, show_step, what=_("term"),
+                on_step=lambda: state.write_url(state.URL_GRAD_1D))
+
+st.subheader(_("The same numbers as a convolution"))
+a, b = st.columns([1, 2])
+a.plotly_chart(bc.flip_figure(tr), key="bi_fig_flip", config={"displayModeBar": False})
+a.caption(_("Flipping reverses the kernel: `flipped[q] = param[k − 1 − q]`."))
+rows = [(_("loop: input_grad"), list(tr.input_grad), ()), (_("conv_1d(output_grad, flipped)"),
+                                                          list(tr.as_convolution), ())]
+b.plotly_chart(bc.strips(rows, [f"x[{i}]" for i in range(len(tr.inp))], height=160), key="bi_fig_conv",
+               config={"displayModeBar": False})
+b.markdown(_("`conv_1d(output_grad, flipped)` pads the output gradient by {} and slides the flipped kernel over "
+             "it, exactly what the loop does term by term: [{}].").format(
+                 tr.pad, ", ".join(charts.fmt(v) for v in tr.as_convolution)))

@@ -1,0 +1,65 @@
+"""Backward pass, lesson 3: the filter gradient of a 1D convolution, and how a batch sums into each weight."""
+import streamlit as st
+
+from app import backward, charts, state, widgets
+from app import backward_charts as bc
+from app.i18n import _
+
+st.title(_("The filter gradient in 1D, and a batch"))
+st.markdown(_(
+    "One weight meets the input at every position the kernel visits. Its gradient adds up, over every output "
+    "cell, the input cell the weight met there times that output's gradient: `param_grad[p] += input_pad[o + p] * "
+    "output_grad[o]`. Here both indices move the same way, so the output gradient simply slides along the padded "
+    "input. With a batch the same weight meets every observation, and all their terms add into one number."))
+for problem in state.read_url(state.URL_FILTER_1D):
+    st.warning(_("Ignored a setting from the link: {}").format(problem))
+
+c1, c2 = st.columns(2)
+rows_text = c1.text_area(_("Input: one observation per line"), key=state.BF_INPUT, height=90,
+                         help=_("Numbers separated by spaces or commas, every line as long as the others. The "
+                                "chapter's batch is 0 1 2 3 4 5 6 and 1 2 3 4 5 6 7; keep one line for a single "
+                                "observation."))
+ker_text = c2.text_input(_("Kernel values"), key=state.BF_KERNEL,
+                         help=_("An odd number of weights; the chapter's is 1, 1, 1."))
+try:
+    up = backward.upstream_controls(state.BF_UP, state.BF_SEED, state.BF_GOAL)
+    rows = widgets.parse_grid(rows_text, _("input"), max_size=16)
+    kernel = widgets.parse_values(ker_text, _("kernel"))
+    tr = backward.param_grad_1d(tuple(map(tuple, rows.tolist())), kernel, up)
+except ValueError as exc:
+    state.write_url(state.URL_FILTER_1D)
+    st.error(_("These settings cannot be used: {}.").format(exc))
+    st.stop()
+st.session_state[state.BF_WEIGHT] = min(int(st.session_state[state.BF_WEIGHT]), len(kernel) - 1)
+p = c2.radio(_("Weight"), range(len(kernel)), key=state.BF_WEIGHT, horizontal=True, format_func=lambda i: f"w[{i}]",
+             help=_("Whose gradient to build. w[0] is the chapter's “first element of the filter”."))
+terms = tr.terms(p)
+
+
+def show_step(i: int) -> None:
+    t = terms[i]
+    st.markdown(_("**Step {} of {}**: observation {}, output cell {}: weight w[{}] met `input_pad[{}][{}]`.").format(
+        i + 1, len(terms), t.obs, t.o, p, t.obs, t.pad_index))
+    st.code(backward.param_term_code(t), language="python")
+    st.plotly_chart(bc.param_grad_figure(tr, p, i), key="bf_fig_strips", config={"displayModeBar": False})
+    st.caption(_("Each output gradient row is shifted right by {} so that `output_grad[o]` sits under "
+                 "`input_pad[o + {}]`, the cell w[{}] met. Dotted: this step's pair.").format(p, p, p))
+    a, b = st.columns([1, 3])
+    a.metric(_("param_grad[{}] so far").format(p), charts.fmt(t.running),
+             help=_("The running sum over the batch; the last step gives dL/dw[{}].").format(p))
+    done = [sum(s.product for s in terms[:i + 1] if s.obs == n) for n in range(len(tr.inp))]
+    b.markdown(_("Observation sums so far: {}.").format(", ".join(
+        _("obs {}: {}").format(n, charts.fmt(v)) for n, v in enumerate(done))))
+
+
+st.subheader(_("Step through the terms of w[{}]").format(p))
+widgets.stepper(len(terms), state.BF_STEP, state.BF_PLAY, state.BF_SPEED, show_step, what=_("term"),
+                on_step=lambda: state.write_url(state.URL_FILTER_1D))
+
+st.subheader(_("The batch adds up"))
+names = [f"w[{i}]" for i in range(len(kernel))]
+rows_fig = [(_("obs {}").format(n), list(v), ()) for n, v in enumerate(tr.per_obs)]
+rows_fig.append((_("param_grad"), list(tr.param_grad), ()))
+a, b = st.columns([len(kernel) + 1, 3])
+a.plotly_chart(bc.strips(rows_fig, names), key="bf_fig_batch", config={"displayModeBar": False})
+b.markdown(backward.batch_line(tr))

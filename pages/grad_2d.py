@@ -1,0 +1,81 @@
+"""Backward pass, lesson 4: 2D and multichannel gradients, stride and padding, and a numerical check."""
+import streamlit as st
+
+from app import backward, backward_2d, state, widgets
+from app.i18n import _
+
+st.title(_("2D and multichannel gradients"))
+st.markdown(_(
+    "In 2D the 1D rules hold along both axes. **dL/dX** is a *full* correlation: pad the output gradient by k − 1 "
+    "and slide the kernel turned by 180° over it, adding over the output channels. **dL/dW** is the padded input "
+    "correlated with the output gradient, added over the batch. A stride spreads the output gradient out "
+    "(dilation) and padding is cut off again at the end (a crop). Central differences check any cell."))
+for problem in state.read_url(state.URL_GRAD_2D):
+    st.warning(_("Ignored a setting from the link: {}").format(problem))
+
+c = st.columns(6)
+batch = c[0].number_input(_("Batch"), 1, 2, step=1, key=state.B2_BATCH, help=_("Observations in the batch."))
+cin = c[1].number_input(_("In channels"), 1, 2, step=1, key=state.B2_CIN, help=_("Channels of each input."))
+cout = c[2].number_input(_("Out channels"), 1, 2, step=1, key=state.B2_COUT,
+                         help=_("Filters, so output maps; dL/dX adds one share per output channel."))
+size = c[3].number_input(_("Input size"), 3, 6, step=1, key=state.B2_SIZE, help=_("Height and width of the input."))
+k = c[4].number_input(_("Kernel size"), 1, 5, step=1, key=state.B2_K, help=_("Height and width of each kernel."))
+seed = c[5].number_input(_("Seed"), 0, 9_999, step=1, key=state.B2_SEED,
+                         help=_("Inputs are integers 0..3 and weights -1..1, drawn with this seed."))
+pad, stride = widgets.padding_stride(state.B2_PAD_MODE, state.B2_PAD, state.B2_STRIDE)
+up = backward.upstream_controls(state.B2_UP, state.B2_USEED)
+if up.kind == "loss":
+    st.caption(_("The loss here is the mean squared error against a target of zeros: dL/dout = 2·out / batch."))
+x, w = backward.problem_2d(batch, cin, cout, size, k, seed)
+try:
+    tr = backward.grad_2d(x, w, pad, stride, up)
+except ValueError as exc:
+    state.write_url(state.URL_GRAD_2D)
+    st.error(_("These settings cannot be convolved: {}.").format(exc))
+    st.stop()
+with st.expander(_("The example: every input, filter and output gradient")):
+    backward_2d.show_example(tr)
+
+st.subheader(_("dL/dX: a full correlation with the flipped kernel"))
+for key, hi in ((state.B2_XB, batch), (state.B2_XC, cin), (state.B2_XR, size), (state.B2_XW, size),
+                (state.B2_WC, cin), (state.B2_WO, cout), (state.B2_WI, k), (state.B2_WJ, k)):
+    st.session_state[key] = min(int(st.session_state[key]), hi - 1)
+c = st.columns(4)
+xb = c[0].selectbox(_("Observation"), range(batch), key=state.B2_XB, help=_("Which input of the batch."))
+xc = c[1].selectbox(_("Channel"), range(cin), key=state.B2_XC, help=_("Which input channel."))
+xr = c[2].selectbox(_("Row"), range(size), key=state.B2_XR, help=_("Row of the input cell."))
+xw = c[3].selectbox(_("Column"), range(size), key=state.B2_XW, help=_("Column of the input cell."))
+st.markdown(_("Stride {s}: {dil}. Padding {p}: the full correlation gives the gradient of every cell of the "
+              "padded input, and the {p} border cell(s) on each side, the padding zeros, are cut off.").format(
+    s=stride, p=tr.pad, dil=_("the output gradient is spread out with {} zero(s) between neighbours, back to where "
+                              "each window started").format(stride - 1) if stride > 1 else
+    _("no dilation needed")))
+backward_2d.show_input_cell(tr, xb, xc, xr, xw)
+
+st.subheader(_("dL/dW: the padded input correlated with the output gradient"))
+c = st.columns(4)
+wc = c[0].selectbox(_("In channel"), range(cin), key=state.B2_WC, help=_("The weight's input channel."))
+wo = c[1].selectbox(_("Out channel"), range(cout), key=state.B2_WO, help=_("The weight's output channel."))
+wi = c[2].selectbox(_("Kernel row"), range(k), key=state.B2_WI, help=_("The weight's row in the kernel."))
+wj = c[3].selectbox(_("Kernel column"), range(k), key=state.B2_WJ, help=_("The weight's column in the kernel."))
+st.markdown(_("Weight ({}, {}) met, in every window, the input cell at that offset from the window's corner: the "
+              "outlined cells, one per output cell. Multiply each by its output cell's gradient and add; then add "
+              "the observations.").format(wi, wj))
+backward_2d.show_weight(tr, wc, wo, wi, wj)
+
+st.subheader(_("Check with central differences"))
+h = st.select_slider(_("Step h"), backward.H_EXPONENTS, key=state.B2_H, format_func=backward.h_label,
+                     help=_("Nudge the element by +h and −h, recompute the loss, divide the difference by 2h. Too "
+                            "big a step bends with the loss; too small drowns in rounding errors."))
+state.write_url(state.URL_GRAD_2D)
+checks = [
+    (f"dL/dx[{xb}, {xc}, {xr}, {xw}]", backward.grad_check(x, w, "input", (xb, xc, xr, xw),
+                                                          float(tr.input_grad[xb, xc, xr, xw]), 10.0 ** -h, pad,
+                                                          stride, up)),
+    (f"dL/dW[{wc}, {wo}, {wi}, {wj}]", backward.grad_check(x, w, "kernel", (wc, wo, wi, wj),
+                                                          float(tr.param_grad[wc, wo, wi, wj]), 10.0 ** -h, pad,
+                                                          stride, up))]
+st.markdown(backward.check_rows(checks))
+st.caption(_("rel. error = |formula − numeric| / the larger of the two. Below about 1e-7 the formula is "
+             "right. The one-sided forward difference (L(v + h) − L(v)) / h is off by about h·L''/2 when the loss "
+             "curves: choose “from a loss” and a big h to see it."))
