@@ -203,7 +203,7 @@ def perturb_lines(p: tb.Perturbation1D) -> list[str]:
     name = f"x[{p.index}]" if p.target == "input" else f"w[{p.index}]"
     change = terms_line([(p.out_change[o], p.upstream[o]) for o in touched],
                         sum(p.out_change[o] * p.upstream[o] for o in touched), "Σ Δout[o]·dL/dout[o]")
-    k, pad = len(p.kernel), len(p.kernel) // 2
+    pad = len(p.kernel) // 2
     if p.target == "input":
         pairs = [(p.upstream[o], p.kernel[p.index + pad - o]) for o in p.touched]
         what = _("each output it feeds, that output's gradient times the weight between them")

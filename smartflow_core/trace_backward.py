@@ -34,20 +34,6 @@ def _vec(a) -> Vec:
     return tuple(float(v) for v in np.asarray(a, dtype=np.float64).ravel())
 
 
-def _frozen(a) -> ndarray:
-    a = np.array(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
-def _running(products) -> Vec:
-    total, out = 0.0, []
-    for p in products:
-        total += p
-        out.append(total)
-    return tuple(out)
-
-
 def rel_error(a: float, b: float) -> float:
     """``|a - b| / max(|a|, |b|)``: 0 when both are 0."""
     scale = max(abs(a), abs(b))

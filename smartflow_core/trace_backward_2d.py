@@ -18,7 +18,8 @@ import numpy as np
 from numpy import ndarray
 
 from smartflow_core import conv
-from smartflow_core.trace_backward import TARGETS, Upstream, _frozen, _running, array_rel_error, cosine, rel_error
+from smartflow_core.trace import Vec, _frozen, _running
+from smartflow_core.trace_backward import TARGETS, Upstream, array_rel_error, cosine, rel_error
 
 # ---------------------------------------------------------------------------------------------- 2D and multichannel
 

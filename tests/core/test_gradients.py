@@ -11,23 +11,10 @@ from smartflow_core.operation import (BiasAdd, Dropout, Flatten, Linear, ReLU, S
 from smartflow_core.pooling import Pool2D
 from smartflow_core.util import softmax
 
+from gradcheck import numeric_gradient
+
 EPS = 1e-6
 TOL = 1e-6  # a correct gradient lands near 1e-9; a wrong one far above 1e-2
-
-
-def numeric_gradient(f, x: np.ndarray, eps: float = EPS) -> np.ndarray:
-    """Central differences of the scalar ``f(x)``; ``x`` is perturbed in place (so ``f`` may read it through
-    another reference, e.g. an operation's ``param``) and restored exactly."""
-    grad = np.zeros(x.shape, dtype=np.float64)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        hi = f(x)
-        x[i] = old - eps
-        lo = f(x)
-        x[i] = old
-        grad[i] = (hi - lo) / (2 * eps)
-    return grad
 
 
 def check_gradient(f, x: np.ndarray, analytic: np.ndarray, eps: float = EPS) -> float:

@@ -7,21 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from smartflow_core import reference as ref
 from smartflow_core.conv import conv2d_forward
 
-
-def central_diff(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """d f / d x by central differences, one element at a time (x is perturbed in place and restored)."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        hi = f(x)
-        x[i] = old - eps
-        lo = f(x)
-        x[i] = old
-        grad[i] = (hi - lo) / (2 * eps)
-    return grad
+from gradcheck import numeric_gradient
 
 
 # ------------------------------------------------------------------------------------ chapter cells 5-11
@@ -65,9 +51,9 @@ def test_1d_batch_gradients_match_finite_differences():
     batch, param = rng.normal(size=(3, 7)), rng.normal(size=3)
     g = rng.normal(size=(3, 7))
     f = lambda p: np.sum(ref.conv_1d_batch(batch, p) * g)  # noqa: E731
-    assert_allclose(ref._param_grad_1d_batch(batch, param, g), central_diff(f, param.copy()), rtol=1e-7, atol=1e-8)
+    assert_allclose(ref._param_grad_1d_batch(batch, param, g), numeric_gradient(f, param.copy()), rtol=1e-7, atol=1e-8)
     f_in = lambda b: np.sum(ref.conv_1d_batch(b, param) * g)  # noqa: E731
-    assert_allclose(ref._input_grad_1d_batch(batch, param, g), central_diff(f_in, batch.copy()),
+    assert_allclose(ref._input_grad_1d_batch(batch, param, g), numeric_gradient(f_in, batch.copy()),
                     rtol=1e-7, atol=1e-8)
 
 
@@ -118,9 +104,9 @@ def test_1d_gradients_match_central_differences(k, pad, stride):
     g = rng.normal(size=n_out)
     f_in = lambda x: np.sum(ref.conv_1d(x, param, pad, stride) * g)  # noqa: E731
     f_par = lambda p: np.sum(ref.conv_1d(inp, p, pad, stride) * g)  # noqa: E731
-    assert_allclose(ref._input_grad_1d(inp, param, g, pad, stride), central_diff(f_in, inp.copy()),
+    assert_allclose(ref._input_grad_1d(inp, param, g, pad, stride), numeric_gradient(f_in, inp.copy()),
                     rtol=1e-7, atol=1e-8)
-    assert_allclose(ref._param_grad_1d(inp, param, g, pad, stride), central_diff(f_par, param.copy()),
+    assert_allclose(ref._param_grad_1d(inp, param, g, pad, stride), numeric_gradient(f_par, param.copy()),
                     rtol=1e-7, atol=1e-8)
 
 
@@ -130,9 +116,9 @@ def test_1d_sum_gradients_match_central_differences_of_conv_1d_sum(k, pad, strid
     rng = np.random.default_rng(7 + k)
     inp, param = rng.normal(size=6), rng.normal(size=k)
     assert_allclose(ref._input_grad_1d(inp, param, None, pad, stride),
-                    central_diff(lambda x: ref.conv_1d_sum(x, param, pad, stride), inp.copy()), rtol=1e-7, atol=1e-8)
+                    numeric_gradient(lambda x: ref.conv_1d_sum(x, param, pad, stride), inp.copy()), rtol=1e-7, atol=1e-8)
     assert_allclose(ref._param_grad_1d(inp, param, None, pad, stride),
-                    central_diff(lambda p: ref.conv_1d_sum(inp, p, pad, stride), param.copy()), rtol=1e-7, atol=1e-8)
+                    numeric_gradient(lambda p: ref.conv_1d_sum(inp, p, pad, stride), param.copy()), rtol=1e-7, atol=1e-8)
 
 
 @pytest.mark.parametrize("k", [2, 4])
@@ -158,9 +144,9 @@ def test_1d_even_kernel_input_grad_is_the_derivative_of_conv_1d_sum(k, pad):
     pad = k // 2 if pad == "half" else pad
     rng = np.random.default_rng(10 + k)
     inp, param = rng.normal(size=5), rng.normal(size=k)
-    numeric = central_diff(lambda x: ref.conv_1d_sum(x, param, pad), inp.copy())
+    numeric = numeric_gradient(lambda x: ref.conv_1d_sum(x, param, pad), inp.copy())
     assert_allclose(ref._input_grad_1d(inp, param, None, pad), numeric, rtol=1e-7, atol=1e-8)
-    numeric_p = central_diff(lambda p: ref.conv_1d_sum(inp, p, pad), param.copy())
+    numeric_p = numeric_gradient(lambda p: ref.conv_1d_sum(inp, p, pad), param.copy())
     assert_allclose(ref._param_grad_1d(inp, param, None, pad), numeric_p, rtol=1e-7, atol=1e-8)
 
 
@@ -202,8 +188,8 @@ def test_2d_gradients_match_central_differences(kh, kw, pad, stride):
     g = rng.normal(size=ref._output(x, param, pad, stride).shape)
     f_in = lambda a: np.sum(ref._output(a, param, pad, stride) * g)  # noqa: E731
     f_par = lambda p: np.sum(ref._output(x, p, pad, stride) * g)  # noqa: E731
-    assert_allclose(ref._input_grad(x, g, param, pad, stride), central_diff(f_in, x.copy()), rtol=1e-6, atol=1e-7)
-    assert_allclose(ref._param_grad(x, g, param, pad, stride), central_diff(f_par, param.copy()),
+    assert_allclose(ref._input_grad(x, g, param, pad, stride), numeric_gradient(f_in, x.copy()), rtol=1e-6, atol=1e-7)
+    assert_allclose(ref._param_grad(x, g, param, pad, stride), numeric_gradient(f_par, param.copy()),
                     rtol=1e-6, atol=1e-7)
 
 

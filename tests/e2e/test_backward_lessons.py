@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+from e2e_steps import step_once
 
-STEP = re.compile(r"Step (\d+) of (\d+)")
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(autouse=True)
@@ -19,15 +19,6 @@ def patient(page):
 def metric(page, label: str):
     """The value element of the metric called ``label``."""
     return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
-
-
-def step_once(page) -> int:
-    shown = page.get_by_text(STEP).first
-    shown.wait_for()
-    n, total = map(int, STEP.search(shown.inner_text()).groups())
-    page.get_by_role("button", name="Next ▶").click()
-    page.get_by_text(f"Step {n + 1} of {total}").wait_for()
-    return n + 1
 
 
 def test_perturb(open_page, shot):
