@@ -201,7 +201,7 @@ TR_MOMENTUM, TR_DECAY, TR_FINAL_LR, TR_SEED = "tr_momentum", "tr_decay", "tr_fin
 TR_BOOK, TR_DTYPE, TR_EVALS, TR_EVAL_SIZE = "tr_book", "tr_dtype", "tr_evals", "tr_eval_size"
 TR_VIEW, TR_DIGIT, TR_COMPARE = "tr_view", "tr_digit", "tr_compare"
 EV_MODEL, EV_UPLOAD, EV_CELL, EV_DIGIT, EV_RESULTS = "ev_model", "ev_upload", "ev_cell", "ev_digit", "ev_results"
-LAB_UPLOADED = "lab_uploaded"  # (file name, network, metadata) of the model uploaded on either lab page
+LAB_UPLOADED = "lab_uploaded"  # (file name, network, metadata, size) of the model uploaded on either lab page
 
 
 def preset_settings(name: str) -> dict[str, object]:

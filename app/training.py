@@ -1,8 +1,10 @@
-"""Train a CNN on MNIST live: one background thread per run, a lock-protected snapshot, a server-wide queue.
+"""Train a CNN on MNIST live: what a run needs (:class:`TrainConfig`), the run on its background thread
+(:class:`TrainingRun`) and what a page reads of it (:class:`Snapshot`).
 
 A page builds a :class:`TrainConfig` from its controls, hands it and the shared read-only MNIST arrays to a
-:class:`TrainingRun`, starts it through this session's :func:`session_slot`, and polls :meth:`TrainingRun.snapshot`
-from a fragment (``@st.fragment(run_every=...)``, recipe section 3). Clicks and page switches never touch the thread.
+:class:`TrainingRun`, starts it through this session's slot (:func:`app.session.session_slot`), and polls
+:meth:`TrainingRun.snapshot` from a fragment (``@st.fragment(run_every=...)``, recipe section 3). Clicks and page
+switches never touch the thread.
 
 Locking (why pages never see half-updated weights): the live network is read and written by the worker thread
 only. Between two optimizer steps (in ``on_batch``, and before the worker blocks on a pause, and at the end) the
@@ -11,29 +13,29 @@ worker *publishes* read-only copies of the parameters: after step 1, then every 
 :meth:`TrainingRun.network_copy` rebuilds a fresh network from them; both take the run's lock only for the time it
 takes to copy a few references and lists. The lock is never held during a batch, so a page waits microseconds.
 
-Runs wait in a server-wide :class:`RunQueue` (``SMARTFLOW_MAX_RUNS`` simultaneous runs, default 2); a paused run
-keeps its slot. NumPy uses one BLAS thread per process: ``app/main.py`` sets ``OPENBLAS_NUM_THREADS=1`` before NumPy
-loads (recipe pitfall P1), so two runs and the server share the cores without thrashing.
+Runs wait in the server-wide :class:`app.run_queue.RunQueue` (``SMARTFLOW_MAX_RUNS`` simultaneous runs, default 2);
+a paused run keeps its slot. NumPy uses one BLAS thread per process: ``app/main.py`` sets ``OPENBLAS_NUM_THREADS=1``
+before NumPy loads (recipe pitfall P1), so two runs and the server share the cores without thrashing.
 
 Statuses: "idle" (built, not started), "queued" (``queue_position`` 1, 2, ...), "running", "paused", then one of
 "stopped", "done", "error" (``error`` holds the message) or "diverged" (``message`` holds a hint). The worker sets
 them when it gets there: after ``pause()`` the status says "running" until the current batch ends (the snapshot's
 ``pause_requested`` tells a page to show "pausing").
 
-This module imports no Streamlit except inside :func:`session_slot`, so the runner is tested without it.
+This module imports no Streamlit, so the runner is tested without it.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from app.run_queue import RunQueue, run_queue
 from smartflow_core.book import book_mode
 from smartflow_core.layer import LAYERS, Conv2DLayer
 from smartflow_core.loss import LOSSES
@@ -48,7 +50,6 @@ from smartflow_core.trainer import BatchInfo, EvalInfo, History, Trainer, evalua
 log = logging.getLogger(__name__)
 
 THREAD_NAME = "smartflow-train"
-MAX_RUNS_ENV = "SMARTFLOW_MAX_RUNS"
 ACTIVE = ("queued", "running", "paused")
 ENDED = ("stopped", "done", "error", "diverged")
 DTYPES = ("float32", "float64")
@@ -220,96 +221,6 @@ class Snapshot:
     @property
     def accuracy(self) -> float | None:
         return self.evals[-1].accuracy if self.evals else None
-
-
-# ---------------------------------------------------------------------------------------------- the queue
-
-
-class RunQueue:
-    """At most ``max_runs`` runs train at once; the others wait first come, first served."""
-
-    def __init__(self, max_runs: int = 2) -> None:
-        _check_int("max_runs", max_runs, 1)
-        self._max = int(max_runs)
-        self._cond = threading.Condition()
-        self._waiting: list = []
-        self._active: list = []
-
-    @property
-    def max_runs(self) -> int:
-        return self._max
-
-    def set_max_runs(self, max_runs: int) -> None:
-        _check_int("max_runs", max_runs, 1)
-        with self._cond:
-            self._max = int(max_runs)
-            self._cond.notify_all()
-
-    def enter(self, run) -> None:
-        """Join the back of the line (called by :meth:`TrainingRun.start`, so positions are right at once)."""
-        with self._cond:
-            self._waiting.append(run)
-
-    def wait_turn(self, run, cancelled: threading.Event) -> bool:
-        """Block the run's thread until it holds a slot (True) or it left the line (False)."""
-        with self._cond:
-            while run in self._waiting and not cancelled.is_set():
-                if self._waiting[0] is run and len(self._active) < self._max:
-                    self._waiting.pop(0)
-                    self._active.append(run)
-                    self._cond.notify_all()
-                    return True
-                self._cond.wait(1.0)
-            self._drop(run)
-            return False
-
-    def cancel(self, run) -> None:
-        """Leave the line without waiting (a queued run that is stopped)."""
-        with self._cond:
-            self._drop(run)
-
-    def release(self, run) -> None:
-        """Give the slot back (every ending: done, stopped, error, diverged)."""
-        with self._cond:
-            if run in self._active:
-                self._active.remove(run)
-            self._cond.notify_all()
-
-    def position(self, run) -> int:
-        """1 for the next run to start, 2 after it...; 0 when ``run`` is not waiting."""
-        with self._cond:
-            return self._waiting.index(run) + 1 if run in self._waiting else 0
-
-    def counts(self) -> tuple[int, int]:
-        """(runs training, runs waiting)."""
-        with self._cond:
-            return len(self._active), len(self._waiting)
-
-    def _drop(self, run) -> None:
-        if run in self._waiting:
-            self._waiting.remove(run)
-            self._cond.notify_all()
-
-    def __repr__(self) -> str:
-        active, waiting = self.counts()
-        return f"RunQueue(max_runs={self._max}, active={active}, waiting={waiting})"
-
-
-_QUEUE: RunQueue | None = None
-_QUEUE_LOCK = threading.Lock()
-
-
-def run_queue() -> RunQueue:
-    """The server-wide queue, created on first use with ``$SMARTFLOW_MAX_RUNS`` slots (default 2)."""
-    global _QUEUE
-    with _QUEUE_LOCK:
-        if _QUEUE is None:
-            raw = os.environ.get(MAX_RUNS_ENV, "2")
-            try:
-                _QUEUE = RunQueue(int(raw))
-            except ValueError:
-                raise ValueError(f"{MAX_RUNS_ENV} must be a whole number >= 1, got {raw!r}") from None
-        return _QUEUE
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -535,7 +446,7 @@ class TrainingRun:
 
     def _prepare(self):
         """Standardised float images and one-hot labels for the training and evaluation subsets (None: stopped)."""
-        cfg, dtype = self.config, np.dtype(self.config.dtype)
+        dtype = np.dtype(self.config.dtype)
         X_train, y_train, X_test, y_test = self._data
         n_test = self.n_test
         Xtr = self._images(X_train[:self.n_train], dtype)
@@ -668,76 +579,5 @@ def _grad_labels(net: NeuralNetwork) -> tuple:
                  for op in layer.operations if isinstance(op, ParamOperation))
 
 
-# ---------------------------------------------------------------------------------------------- per session
 
-
-class SessionSlot:
-    """This session's current run and the last ``keep`` runs before it (to overlay their curves)."""
-
-    def __init__(self, keep: int = 4) -> None:
-        self.keep = keep
-        self._lock = threading.Lock()
-        self._run: TrainingRun | None = None
-        self._past: list[TrainingRun] = []
-        self._count = 0
-
-    @property
-    def run(self) -> TrainingRun | None:
-        return self._run
-
-    @property
-    def past(self) -> list[TrainingRun]:
-        with self._lock:
-            return list(self._past)
-
-    def start(self, run: TrainingRun) -> TrainingRun:
-        """Stop the current run (without waiting), keep it for comparison, number and start ``run``."""
-        with self._lock:
-            old, self._run = self._run, run
-            self._count += 1
-            run.label = f"#{self._count} {run.label}"
-            if old is not None and old.snapshot().status != "idle":
-                self._past = (self._past + [old])[-self.keep:]
-        if old is not None:
-            old.stop()
-        return run.start()
-
-    def compare(self) -> list[Snapshot]:
-        """Snapshots of the kept runs, oldest first, then the current one."""
-        runs = self.past + ([self._run] if self._run is not None else [])
-        return [r.snapshot() for r in runs]
-
-    def clear_past(self) -> None:
-        with self._lock:
-            self._past = []
-
-    def stop(self) -> None:
-        """Stop the current run without waiting (the session ended: recipe pitfalls P5 and P6)."""
-        run = self._run
-        if run is not None:
-            run.stop()
-
-
-def _release_slot(slot: SessionSlot) -> None:
-    slot.stop()
-
-
-def _new_slot() -> SessionSlot:
-    return SessionSlot()
-
-
-_slot_factory = None
-
-
-def session_slot() -> SessionSlot:
-    """This browser session's :class:`SessionSlot`, released (its run stopped) when the session ends."""
-    global _slot_factory
-    if _slot_factory is None:
-        import streamlit as st  # only here: the runner itself must work without Streamlit
-
-        _slot_factory = st.cache_resource(scope="session", on_release=_release_slot, show_spinner=False)(_new_slot)
-    return _slot_factory()
-
-
-__all__ = ["TrainConfig", "Snapshot", "RunQueue", "run_queue", "TrainingRun", "SessionSlot", "session_slot",
-           "ACTIVE", "ENDED", "THREAD_NAME"]
+__all__ = ["TrainConfig", "Snapshot", "TrainingRun", "ACTIVE", "ENDED", "THREAD_NAME"]

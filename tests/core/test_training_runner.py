@@ -1,4 +1,5 @@
-"""app.training without Streamlit: the background run, pause/resume/stop, errors, divergence, the queue, copies.
+"""app.training, app.run_queue and app.session without Streamlit: the background run, pause/resume/stop, errors,
+divergence, the queue, the session slot, copies.
 
 Every test builds its runs through the ``make_run`` fixture, which stops and joins them afterwards and then checks
 that no ``smartflow-train`` thread is left alive. Waits poll the snapshot with a deadline, never a bare sleep.
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import app.training as training
-from app.training import THREAD_NAME, RunQueue, SessionSlot, TrainConfig, TrainingRun, _grad_rms, run_queue
+import app.run_queue as run_queue_module
+from app.run_queue import RunQueue, run_queue
+from app.session import SessionSlot
+from app.training import THREAD_NAME, TrainConfig, TrainingRun, _grad_rms
 from smartflow_core.data import SUBSET_PATH, load_mnist
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import build_model, load_model
@@ -225,10 +228,10 @@ def test_pause_requested_while_queued_takes_effect_when_it_starts(make_run):
 
 
 def test_run_queue_reads_its_cap_from_the_environment(monkeypatch):
-    monkeypatch.setattr(training, "_QUEUE", None)
+    monkeypatch.setattr(run_queue_module, "_QUEUE", None)
     monkeypatch.setenv("SMARTFLOW_MAX_RUNS", "3")
     assert run_queue().max_runs == 3 and run_queue() is run_queue()
-    monkeypatch.setattr(training, "_QUEUE", None)
+    monkeypatch.setattr(run_queue_module, "_QUEUE", None)
     monkeypatch.setenv("SMARTFLOW_MAX_RUNS", "many")
     with pytest.raises(ValueError, match="SMARTFLOW_MAX_RUNS must be a whole number >= 1, got 'many'"):
         run_queue()
@@ -362,7 +365,7 @@ def test_session_slot_keeps_past_runs_and_stops_on_release(make_run):
 
 
 def test_the_runner_does_not_import_streamlit():
-    code = "import sys, app.training; print('streamlit' in sys.modules)"
+    code = "import sys, app.training, app.run_queue, app.session; print('streamlit' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -1,0 +1,236 @@
+"""The architecture builder's controls: which network to train, its blocks, and the table of shapes.
+
+The :class:`app.builder.Architecture` in ``st.session_state[state.TR_ARCH]`` is the single source of truth. Every
+block's widgets take their values from it at each run (so the builder survives a visit to another page and a
+removed block's neighbours move up cleanly), and their ``on_change`` callbacks write the edit back into it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import streamlit as st
+
+from app import builder, lab_data, state
+from app.i18n import _
+from smartflow_core.nn import NeuralNetwork
+from smartflow_core.persist import ModelFileError, model_config
+from smartflow_core.presets import INPUT_SHAPE, PRESETS
+
+SOURCES = {"build": "a new network", "pretrained": "the pretrained model", "uploaded": "a model you upload"}
+PRESET_LABELS = {"default": "A better default: two conv blocks with pooling", "chapter": "The chapter's model",
+                 "custom": "Custom (your edits)"}
+PADDINGS = ("same", 0, 1, 2, 3, 4, 5, 6)
+ACTIVATION_HELP = _("The function applied to every output: ReLU keeps positives (fast to train), Tanh squashes "
+                    "into -1..1 (the chapter's), Sigmoid into 0..1, Linear leaves it alone.")
+INIT_HELP = _("How the first random weights are drawn: “he” suits ReLU, “glorot” is the chapter's (its "
+              "version), “normal” draws with standard deviation 1, “standard” is the book's dense default.")
+KEEP_HELP = _("Dropout, as the chapter writes it: the probability of KEEPING each output during training "
+              "(0.8 drops 20 % at random). 1 means no dropout. Evaluation always keeps everything.")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The network to train: a new one from ``config``, or a private copy of ``initial`` to continue training."""
+    name: str
+    plan: builder.Plan
+    config: dict | None = None
+    initial: NeuralNetwork | None = None
+
+
+# ---------------------------------------------------------------------------------------------- callbacks
+
+
+def _arch() -> builder.Architecture:
+    return st.session_state[state.TR_ARCH]
+
+
+def _edit(arch: builder.Architecture) -> None:
+    st.session_state[state.TR_ARCH] = arch
+    st.session_state[state.TR_PRESET] = "custom"
+
+
+def _apply_preset() -> None:
+    name = st.session_state[state.TR_PRESET]
+    if name != "custom":
+        st.session_state[state.TR_ARCH] = builder.from_preset(name)
+        st.session_state.update(state.preset_settings(name))
+
+
+def _key(kind: str, i: int, field: str) -> str:
+    return f"{state.TR_BLOCK}_{kind}{i}_{field}"
+
+
+def _changed(kind: str, i: int, field: str) -> None:
+    value = st.session_state[_key(kind, i, field)]
+    if field == "padding" and value == "same":
+        value = None
+    if kind == "conv":
+        _edit(_arch().set_conv(i, **{field: value}))
+    elif kind == "dense":
+        _edit(_arch().set_dense(i, **{field: value}))
+    else:
+        _edit(replace(_arch(), output_init=value))
+
+
+def _add(kind: str) -> None:
+    _edit(_arch().add_conv() if kind == "conv" else _arch().add_dense())
+
+
+def _remove(kind: str, i: int) -> None:
+    _edit(_arch().remove_conv(i) if kind == "conv" else _arch().remove_dense(i))
+
+
+# ---------------------------------------------------------------------------------------------- widgets
+
+
+def _widget(col, kind: str, i: int, field: str, value, make, label: str, help: str, **kw):
+    key = _key(kind, i, field)
+    st.session_state[key] = "same" if field == "padding" and value is None else value
+    return getattr(col, make)(label, key=key, on_change=_changed, args=(kind, i, field), help=help, **kw)
+
+
+def _conv_block(i: int, b: builder.ConvBlock, removable: bool) -> None:
+    with st.container(border=True):
+        head, remove = st.columns([6, 1], vertical_alignment="center")
+        head.markdown(_("**Convolution block {}**").format(i + 1))
+        remove.button(_("Remove"), key=_key("conv", i, "remove"), disabled=not removable, width="stretch",
+                      on_click=_remove, args=("conv", i),
+                      help=_("Remove this block. A CNN keeps at least one convolution."))
+        c = st.columns(8)
+        _widget(c[0], "conv", i, "channels", b.channels, "number_input", _("Filters"), _(
+            "How many filters, so how many feature maps this block outputs."), min_value=1, max_value=64, step=1)
+        _widget(c[1], "conv", i, "kernel", b.kernel, "number_input", _("Kernel"), _(
+            "Each filter's size: k means k×k weights per input channel."), min_value=1, max_value=28, step=1)
+        _widget(c[2], "conv", i, "stride", b.stride, "number_input", _("Stride"), _(
+            "How far the kernel moves between outputs: 2 halves the map's height and width."),
+            min_value=0, max_value=4, step=1)
+        _widget(c[3], "conv", i, "padding", b.padding, "selectbox", _("Padding"), _(
+            "Zeros added on each side. “same” is the chapter's kernel // 2, which keeps the size at stride 1."),
+            options=PADDINGS, format_func=str)
+        _widget(c[4], "conv", i, "activation", b.activation, "selectbox", _("Activation"), ACTIVATION_HELP,
+                options=builder.ACTIVATIONS)
+        _widget(c[5], "conv", i, "pool", b.pool, "selectbox", _("Pooling"), _(
+            "2×2 max or average pooling after the activation halves the maps; “none” keeps them."),
+            options=builder.POOLS, format_func={"none": _("none"), "max": _("max 2×2"), "avg": _("avg 2×2")}.get)
+        _widget(c[6], "conv", i, "dropout", b.dropout, "number_input", _("Keep"), KEEP_HELP,
+                min_value=0.05, max_value=1.0, step=0.05, format="%.2f")
+        _widget(c[7], "conv", i, "init", b.init, "selectbox", _("Init"), INIT_HELP, options=builder.INITS)
+
+
+def _dense_block(i: int, b: builder.DenseBlock) -> None:
+    with st.container(border=True):
+        c = st.columns([2, 2, 2, 2, 1], vertical_alignment="bottom")
+        _widget(c[0], "dense", i, "neurons", b.neurons, "number_input", _("Dense layer {}: neurons").format(i + 1),
+                _("How many outputs this fully connected layer computes, each from every input."),
+                min_value=1, max_value=512, step=1)
+        _widget(c[1], "dense", i, "activation", b.activation, "selectbox", _("Activation"), ACTIVATION_HELP,
+                options=builder.ACTIVATIONS)
+        _widget(c[2], "dense", i, "dropout", b.dropout, "number_input", _("Keep"), KEEP_HELP,
+                min_value=0.05, max_value=1.0, step=0.05, format="%.2f")
+        _widget(c[3], "dense", i, "init", b.init, "selectbox", _("Init"), INIT_HELP, options=builder.INITS)
+        c[4].button(_("Remove"), key=_key("dense", i, "remove"), width="stretch",
+                    on_click=_remove, args=("dense", i), help=_("Remove this dense layer."))
+
+
+def _editor() -> builder.Architecture:
+    st.selectbox(_("Start from"), tuple(PRESET_LABELS), key=state.TR_PRESET, format_func=lambda p: _(PRESET_LABELS[p]),
+                 on_change=_apply_preset, help=_("A ready-made architecture with the settings that train it well. "
+                                                 "Editing any block below makes it “custom”."))
+    preset = st.session_state[state.TR_PRESET]
+    if preset != "custom":
+        st.caption(PRESETS[preset].description)
+    arch = _arch()
+    for i, block in enumerate(arch.convs):
+        _conv_block(i, block, removable=len(arch.convs) > 1)
+    for i, block in enumerate(arch.denses):
+        _dense_block(i, block)
+    c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
+    c1.button(_("+ Convolution block"), key=_key("conv", 0, "add"), disabled=len(arch.convs) >= builder.MAX_CONV,
+              on_click=_add, args=("conv",), width="stretch",
+              help=_("Add a block after the last one (up to {}).").format(builder.MAX_CONV))
+    c2.button(_("+ Dense layer"), key=_key("dense", 0, "add"), disabled=len(arch.denses) >= builder.MAX_DENSE,
+              on_click=_add, args=("dense",), width="stretch",
+              help=_("Add a hidden fully connected layer before the output (up to {}).").format(builder.MAX_DENSE))
+    _widget(c3, "out", 0, "init", arch.output_init, "selectbox", _("Output layer (10 digits): init"), INIT_HELP,
+            options=builder.INITS)
+    return _arch()
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+def upload(key: str) -> tuple[str, NeuralNetwork, dict] | None:
+    """A model file uploader; a valid model is kept for this session (both lab pages share it)."""
+    file = st.file_uploader(_("Upload a model (.npz)"), type=["npz"], key=key, help=_(
+        "A model saved by this app (the Download button) or by `smartflow_core.persist.save_model`. It is read "
+        "without pickle and checked before use; it stays on the server only for this session."))
+    if file is not None:
+        kept = st.session_state[state.LAB_UPLOADED]
+        if kept is None or kept[0] != file.name or kept[3] != file.size:
+            try:
+                net, meta = lab_data.read_model(file.getvalue(), file.name)
+            except ModelFileError as exc:
+                st.error(_("This file cannot be used: {}.").format(exc))
+                return None
+            st.session_state[state.LAB_UPLOADED] = (file.name, net, meta, file.size)
+    kept = st.session_state[state.LAB_UPLOADED]
+    return None if kept is None else kept[:3]
+
+
+def describe(meta: dict) -> str:
+    """One line about a saved model: its training and its recorded test accuracy."""
+    parts = []
+    if meta.get("test_accuracy") is not None:
+        parts.append(_("{:.2f} % on {:,} test digits").format(meta["test_accuracy"], meta.get("test_images", 0)))
+    elif meta.get("eval_accuracy") is not None:
+        parts.append(_("{:.1f} % on {:,} test digits while training").format(meta["eval_accuracy"],
+                                                                          meta.get("eval_images", 0)))
+    if meta.get("train_images"):
+        parts.append(_("trained on {:,} images").format(meta["train_images"]))
+    if meta.get("book"):
+        parts.append(_("in book mode"))
+    return "; ".join(parts) or _("no training record")
+
+
+def network(book: bool, batch_size: int, dtype: str) -> Choice | None:
+    """Draw the network section; returns what to train, or None when nothing is chosen yet."""
+    source = st.radio(_("Train"), tuple(SOURCES), key=state.TR_SOURCE, horizontal=True,
+                      format_func=lambda s: _(SOURCES[s]), help=_(
+                          "Build a network from scratch, or continue training the shipped pretrained model or "
+                          "one you saved earlier (its architecture is then fixed)."))
+    if source == "build":
+        arch = _editor()
+        name = {"default": _("default net"), "chapter": _("chapter's net")}.get(st.session_state[state.TR_PRESET],
+                                                                              _("custom net"))
+        return Choice(name, builder.check(arch, book=book, batch_size=batch_size, dtype=dtype),
+                      config=arch.model_config())
+    if source == "pretrained":
+        net, meta = lab_data.pretrained_copy(), lab_data.pretrained()[1]
+        st.caption(_("The shipped model: {}. Training continues from its weights.").format(describe(meta)))
+        name = _("pretrained")
+    else:
+        got = upload(state.TR_UPLOAD)
+        if got is None:
+            st.info(_("Upload a model file to continue training it."))
+            return None
+        name, net, meta = got
+        st.caption(_("“{}”: {}. Training continues from its weights.").format(name, describe(meta)))
+    plan = builder.check(model_config(net, INPUT_SHAPE), book=book, batch_size=batch_size, dtype=dtype)
+    return Choice(name, plan, initial=net)
+
+
+def show_plan(plan: builder.Plan) -> None:
+    """The table of layers, then every problem (training is refused) and warning."""
+    st.dataframe(builder.table(plan), hide_index=True, width="stretch", column_config={
+        "parameters": st.column_config.NumberColumn(_("parameters"), format="localized", help=_(
+            "Weights and biases this layer learns.")),
+        "multiply-adds": st.column_config.NumberColumn(_("multiply-adds"), format="localized", help=_(
+            "Multiplications (each followed by an addition) to compute one image's output: the work per image.")),
+    })
+    for problem in plan.problems:
+        st.error(problem, icon=":material/block:")
+    for warning in plan.warnings:
+        st.warning(warning)
+
+
+__all__ = ["Choice", "network", "show_plan", "upload", "describe"]

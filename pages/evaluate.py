@@ -1,0 +1,30 @@
+"""Lab: evaluate a model on the whole test set, see where it errs, and look inside it for one digit."""
+import streamlit as st
+
+from app import eval_ui, lab_data
+from app.i18n import _
+
+st.title(_("Evaluate and look inside"))
+st.markdown(_(
+    "A model's accuracy is measured on test digits it never trained on. The confusion matrix shows which digits "
+    "it mixes up; open a cell to see the digits behind it, then pick one to follow it through every layer."))
+data = lab_data.mnist()
+st.caption(_("Test set: all {:,} test digits of the {}.").format(len(data.y_test), data.description))
+
+result = eval_ui.model()
+if result is None:
+    st.stop()
+ev = result.evaluation
+c1, c2, c3 = st.columns(3)
+c1.metric(_("Test accuracy"), f"{ev.accuracy:.2f} %", help=_("Test digits classified right, out of all of them."))
+c2.metric(_("Right"), f"{ev.right:,}", help=_("Digits on the diagonal of the matrix."))
+c3.metric(_("Mistakes"), f"{len(ev.mistakes()):,}", help=_("Digits off the diagonal."))
+
+st.subheader(_("Confusion matrix"))
+cell = eval_ui.confusion(ev)
+
+st.subheader(_("The digits behind it"))
+eval_ui.gallery(ev, data, cell)
+
+st.subheader(_("Inside the network, for one digit"))
+eval_ui.digit(result, data)

@@ -1,0 +1,141 @@
+"""The labs in a real browser: a short run whose loss chart gains points while other controls still answer, two
+browser sessions training at once without seeing each other, and the confusion matrix (a click opens a cell).
+
+Runs use the bundled subset (the chapter's model in float32 on 1,000 images, or the default network); nothing here
+asserts a time.
+"""
+import re
+
+import pytest
+
+from conftest import APP_READY
+from smartflow_core.data import load_mnist
+
+pytestmark = pytest.mark.e2e
+
+# how many points the smoothed loss line of the "Training loss" chart has (0 before it exists)
+LOSS_POINTS = """() => Math.max(0, ...[...document.querySelectorAll('.js-plotly-plot')]
+    .filter(g => g.layout && g.layout.title && String(g.layout.title.text).includes('Training loss'))
+    .map(g => ((g._fullData || []).find(d => d.name === 'moving average') || {_length: 0})._length || 0))"""
+
+
+# the confusion matrix's counts, from its two heatmaps (right answers, mistakes), or null before it is drawn
+CONFUSION = """() => {
+    const g = [...document.querySelectorAll('.js-plotly-plot')].find(g => g._fullData && g._fullData.length === 3
+        && g._fullData[0].type === 'heatmap' && g._fullData[1].type === 'heatmap');
+    if (!g) return null;
+    const [right, wrong] = g._fullData.slice(0, 2).map(d => d.z);
+    return [...Array(10).keys()].map(t => [...Array(10).keys()].map(p => Number(t === p ? right[t][p] : wrong[t][p])));
+}"""
+
+
+def loss_points(page) -> int:
+    return page.evaluate(LOSS_POINTS)
+
+
+def wait_points(page, more_than: int) -> int:
+    page.wait_for_function(f"() => ({LOSS_POINTS})() > {more_than}", timeout=60_000)
+    return loss_points(page)
+
+
+def small_run(page, epochs: int = 3, lr: str | None = None) -> None:
+    """The chapter's model, float32, 1,000 images."""
+    page.get_by_role("combobox", name=re.compile("Start from")).click()
+    page.get_by_role("option", name="The chapter's model").click()
+    page.get_by_text("The chapter's model: 32 filters").wait_for()
+    page.get_by_role("radio", name="float32").check(force=True)
+    slider = page.get_by_role("slider", name=re.compile("Training images")).first
+    slider.focus()
+    page.keyboard.press("Home")
+    page.get_by_test_id("stSliderThumbValue").get_by_text("1000", exact=True).wait_for()
+    set_number(page, "Epochs", str(epochs))
+    if lr is not None:
+        set_number(page, "Learning rate", lr)
+
+
+def set_number(page, label: str, value: str) -> None:
+    box = page.get_by_role("spinbutton", name=label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_function("([l, v]) => [...document.querySelectorAll('input[type=number]')]"
+                           ".some(i => i.getAttribute('aria-label') === l && parseFloat(i.value) === parseFloat(v))",
+                           arg=[label, value])
+    page.wait_for_selector(APP_READY)
+
+
+def start(page) -> None:
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.get_by_role("button", name="Stop", exact=True).and_(page.locator(":enabled")).wait_for()
+
+
+def stop(page) -> None:
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text(re.compile(r"Stopped at step \d+ of \d+")).wait_for(timeout=30_000)
+
+
+def test_loss_chart_gains_points_while_other_controls_respond(open_page, shot):
+    page = open_page("/train")
+    small_run(page, epochs=5)
+    start(page)
+    first = wait_points(page, 2)
+    # another control while training: switch the view inside the network, then pick another test digit
+    page.get_by_role("radio", name="Feature maps of a test digit").click()
+    page.get_by_text(re.compile(r"Conv2DLayer 1: 32 maps 28x28")).first.wait_for()
+    set_number(page, "Test digit", "4")
+    page.get_by_text(f"label {int(load_mnist()[3][4])}", exact=True).wait_for()  # the server reads the same data
+    later = wait_points(page, first)
+    assert later > first
+    page.get_by_role("button", name="Pause", exact=True).click()
+    page.get_by_text("Paused: the views show the weights of this moment.").wait_for(timeout=30_000)
+    shot("train")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    wait_points(page, loss_points(page))
+    stop(page)
+
+
+def test_two_sessions_train_at_once_and_stay_apart(browser, app_url):
+    pages = []
+    for _ in range(2):
+        ctx = browser.new_context(viewport={"width": 1280, "height": 1000})  # a new context is a new session
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(app_url + "/train")
+        page.wait_for_selector(APP_READY)
+        pages.append(page)
+    a, b = pages
+    try:
+        start(a)  # both keep the default network and settings
+        wait_points(a, 1)
+        set_number(b, "Seed", "7")  # B's page runs again after A started, and still has no run of its own
+        b.get_by_text("to train. The curves and views below fill in").wait_for()
+        start(b)
+        wait_points(b, 2)
+        wait_points(a, loss_points(a))  # both train at the same time (the server allows two runs by default)
+        for page in pages:  # each session numbers its own runs: one shared slot would have made B's run #2
+            page.get_by_text("#1 default net, lr 0.02, batch 64, 10k images").wait_for()
+            assert page.get_by_text(re.compile(r"^#2 ")).count() == 0
+        stop(a)
+        wait_points(b, loss_points(b))  # A's stop left B training
+        stop(b)
+    finally:
+        for page in pages:
+            page.context.close()
+
+
+def test_confusion_matrix_renders_and_a_click_opens_a_cell(open_page, shot):
+    page = open_page("/evaluate")
+    page.get_by_role("heading", name="Confusion matrix").wait_for()
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.locator(".main-svg").first.wait_for()
+    page.wait_for_function(f"() => ({CONFUSION})() !== null")
+    z = page.evaluate(CONFUSION)
+    assert sum(sum(row) for row in z) == len(load_mnist()[3])  # every test digit is counted once
+    # click the most frequent confusion: its cell of the 10 x 10 plot area
+    true, pred = max(((t, p) for t in range(10) for p in range(10) if t != p), key=lambda c: z[c[0]][c[1]])
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * (pred + 0.5) / 10, box["y"] + box["height"] * (true + 0.5) / 10)
+    page.get_by_text(re.compile(rf"Showing \d+ of {z[true][pred]} digits")).wait_for()
+    page.get_by_role("button", name=re.compile(rf"^{true} → {pred} · \d+%")).first.click()
+    page.get_by_text(re.compile(rf"Test digit #\d+: labelled {true}, the network says {pred}")).wait_for()
+    page.get_by_text(re.compile(r"Conv2DLayer 1: \d+ maps 28x28")).first.wait_for()
+    shot("evaluate")
