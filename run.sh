@@ -21,7 +21,10 @@ setup() {  # $1: the requirements file
 }
 
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-case "${1:-app}" in
+if [ "${1:-}" != "test" ] && [ "${1:-}" != "app" ]; then
+  set -- app "$@"  # ./run.sh --server.port 8600 passes the options to the app
+fi
+case "$1" in
   app)
     setup requirements.txt
     exec .venv/bin/python -m streamlit run app/main.py "${@:2}"
@@ -29,9 +32,5 @@ case "${1:-app}" in
   test)
     setup requirements-dev.txt
     exec .venv/bin/python -m pytest -q "${@:2}"
-    ;;
-  *)
-    echo "usage: ./run.sh [app|test] [extra arguments]" >&2
-    exit 2
     ;;
 esac
