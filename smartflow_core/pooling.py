@@ -31,15 +31,32 @@ def _windows(x: ndarray, size: int, stride: int, out_hw) -> ndarray:
     return v[:, :, :out_hw[0], :out_hw[1]]
 
 
+def _shifted(x: ndarray, size: int, stride: int, out_hw):
+    """For each cell (i, j) of the window, the (batch, channels, out_h, out_w) slice it reads: a view."""
+    oh, ow = out_hw
+    for i in range(size):
+        for j in range(size):
+            yield x[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+
+
 def pool2d_forward(x: ndarray, size: int = 2, stride: int | None = None, mode: str = "max") -> ndarray:
-    """Pool every ``size x size`` window (step ``stride``, default ``size``) to its max or mean."""
+    """Pool every ``size x size`` window (step ``stride``, default ``size``) to its max or mean.
+
+    Computed as ``size * size`` element-wise maxima (or sums) of strided views, much faster than reducing
+    the windows' last two axes."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if x.ndim != 4:
         raise ValueError(f"expected x of shape (batch, channels, h, w), got {x.shape}")
     stride, out_hw = pool_geometry(x.shape[2:], size, stride)
-    win = _windows(x, size, stride, out_hw)
-    return win.max(axis=(4, 5)) if mode == "max" else win.mean(axis=(4, 5))
+    views = _shifted(x, size, stride, out_hw)
+    out = next(views).copy()
+    for view in views:
+        if mode == "max":
+            np.maximum(out, view, out=out)
+        else:
+            out += view
+    return out if mode == "max" else out / out.dtype.type(size * size)
 
 
 def pool2d_input_grad(x: ndarray, output_grad: ndarray, size: int = 2, stride: int | None = None,
