@@ -1,7 +1,5 @@
 """The backward-pass lessons under AppTest: each lesson's numbers against smartflow_core's loops and against
 central differences computed here, independently of the page."""
-import base64
-import json
 import re
 from pathlib import Path
 
@@ -11,18 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from smartflow_core import conv, reference
 
+from plotly_spec import figure, plotly_array
+
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
-
-
-def plotly_array(v):
-    if isinstance(v, dict) and "bdata" in v:
-        shape = tuple(int(n) for n in str(v.get("shape", "-1")).split(","))
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(shape)
-    return np.asarray(v, dtype=float)
-
-
-def figure(at, key):
-    return json.loads(at.get_by_key(key).proto.spec)
 
 
 def heatmap(at, key):

@@ -1,7 +1,5 @@
 """Every page under AppTest, and each lesson's controls driven with the numbers checked against smartflow_core."""
-import base64
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +10,11 @@ from streamlit.testing.v1 import AppTest
 from smartflow_core import reference
 from smartflow_core.pooling import pool2d_forward
 
+from plotly_spec import figure, plotly_array
+
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "app" / "main.py"
 PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
-
-
-def plotly_array(v):
-    """Plotly 7 sends arrays as base64 typed arrays."""
-    if isinstance(v, dict) and "bdata" in v:
-        shape = tuple(int(n) for n in str(v.get("shape", "-1")).split(","))
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(shape)
-    return np.asarray(v, dtype=float)
-
-
-def figure(at, key):
-    return json.loads(at.get_by_key(key).proto.spec)
 
 
 def metrics(at):
