@@ -16,20 +16,15 @@ from smartflow_core import reference
 from smartflow_core import trace_backward as tb
 from smartflow_core import trace_backward_2d as tb2
 
+from gradcheck import numeric_gradient
+
 ROOT = Path(__file__).resolve().parents[2]
 X1, ONES = np.array([1., 2, 3, 4, 5]), np.ones(3)
 small_ints = st.integers(-3, 3)
 
 
 def central(f, v, h=1e-4):
-    v = np.array(v, dtype=np.float64)
-    out = np.zeros_like(v)
-    for idx in np.ndindex(v.shape):
-        up, down = v.copy(), v.copy()
-        up[idx] += h
-        down[idx] -= h
-        out[idx] = (f(up) - f(down)) / (2 * h)
-    return out
+    return numeric_gradient(f, np.array(v, dtype=np.float64), h)
 
 
 # ---------------------------------------------------------------------------------------------- the loss
