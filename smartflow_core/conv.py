@@ -1,4 +1,5 @@
-"""Fast 2D convolution: im2col (strided views) plus one matrix multiply, and the Operation around it.
+"""Fast 2D convolution: im2col (one strided copy per kernel cell) and a matrix multiply per example, in chunks of
+examples; and the Operation around it.
 
 Shapes, in the chapter's order::
 
@@ -64,6 +65,44 @@ def _windows(x_pad: ndarray, kernel_hw, stride: int, out_hw) -> ndarray:
     return v[:, :, :out_hw[0], :out_hw[1]]
 
 
+# im2col buffers hold at most this many numbers (8 MB in float32): big batches go through in chunks of examples,
+# which keeps memory bounded and the working set in cache.
+CHUNK_ELEMENTS = 1 << 21
+
+
+def _chunks(batch: int, per_example: int):
+    step = max(1, CHUNK_ELEMENTS // max(per_example, 1))
+    for start in range(0, batch, step):
+        yield slice(start, min(start + step, batch))
+
+
+def im2col(x_pad: ndarray, kernel_hw, stride: int, out_hw, out: ndarray | None = None) -> ndarray:
+    """Patches as columns: ``cols[b, (c, i, j), (y, x)] = x_pad[b, c, y*stride + i, x*stride + j]``.
+
+    Shape (batch, channels * kh * kw, out_h * out_w), C-contiguous, so that ``W @ cols[b]`` is one example's
+    output in (channels, height, width) order. Filled with one strided copy per kernel cell (kh * kw copies
+    of a whole batch), not one per window; into ``out`` when given.
+    """
+    b, c = x_pad.shape[:2]
+    (kh, kw), (oh, ow) = kernel_hw, out_hw
+    cols = np.empty((b, c * kh * kw, oh * ow), dtype=x_pad.dtype) if out is None else out
+    cells = cols.reshape(b, c, kh, kw, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            cells[:, :, i, j] = x_pad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+    return cols
+
+
+def col2im_add(grad_pad: ndarray, dcols: ndarray, kernel_hw, stride: int, out_hw) -> None:
+    """The adjoint of :func:`im2col`: add every column entry back onto the input cell it was read from."""
+    b, c = grad_pad.shape[:2]
+    (kh, kw), (oh, ow) = kernel_hw, out_hw
+    d = dcols.reshape(b, c, kh, kw, oh, ow)
+    for i in range(kh):
+        for j in range(kw):
+            grad_pad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += d[:, :, i, j]
+
+
 def _check(x: ndarray, param: ndarray) -> None:
     if x.ndim != 4 or param.ndim != 4:
         raise ValueError(f"expected x (batch, channels, h, w) and param (in, out, fh, fw), "
@@ -73,38 +112,63 @@ def _check(x: ndarray, param: ndarray) -> None:
                          f"(input shape {x.shape}, filter shape {param.shape})")
 
 
+def _matrix(param: ndarray) -> ndarray:
+    """The filters as an (out_channels, in_channels * kh * kw) matrix, rows matching :func:`im2col`."""
+    c, o, kh, kw = param.shape
+    return np.ascontiguousarray(param.transpose(1, 0, 2, 3)).reshape(o, c * kh * kw)
+
+
 def conv2d_forward(x: ndarray, param: ndarray, stride: int = 1, padding=None) -> ndarray:
-    """The convolution's output: (batch, out_channels, out_h, out_w)."""
+    """The convolution's output: (batch, out_channels, out_h, out_w), C-contiguous."""
+    return _forward(x, param, stride, padding, keep_cols=False)[0]
+
+
+def _forward(x: ndarray, param: ndarray, stride, padding, keep_cols: bool) -> tuple[ndarray, ndarray | None]:
+    """The output, and with ``keep_cols`` the whole batch's :func:`im2col` columns for the filter gradient."""
     _check(x, param)
     pads, out_hw = conv_geometry(x.shape[2:], param.shape[2:], stride, padding)
-    cols = _windows(_pad(x, pads), param.shape[2:], stride, out_hw)
-    out = np.tensordot(param, cols, axes=([0, 2, 3], [1, 4, 5]))  # (out_channels, batch, out_h, out_w)
-    return out.transpose(1, 0, 2, 3)
+    w = _matrix(param)
+    x_pad = _pad(x, pads)
+    b, o, k, p = x.shape[0], w.shape[0], w.shape[1], out_hw[0] * out_hw[1]
+    out = np.empty((b, o, p), dtype=np.result_type(x, param))
+    kept = np.empty((b, k, p), dtype=x.dtype) if keep_cols else None
+    for part in _chunks(b, k * p):
+        cols = im2col(x_pad[part], param.shape[2:], stride, out_hw, None if kept is None else kept[part])
+        np.matmul(w, cols, out=out[part])
+    return out.reshape((b, o) + out_hw), kept
 
 
 def conv2d_input_grad(x_shape, param: ndarray, output_grad: ndarray, stride: int = 1, padding=None) -> ndarray:
     """dL/dx, shape ``x_shape``: each output cell's gradient times the kernel, added back onto its window."""
     pads, out_hw = conv_geometry(x_shape[2:], param.shape[2:], stride, padding)
     _check_grad(output_grad, (x_shape[0], param.shape[1]) + out_hw)
-    kh, kw = param.shape[2:]
-    # (in_channels, kh, kw, batch, out_h, out_w): what each output cell sends to each cell of its window
-    cols = np.tensordot(param, output_grad, axes=([1], [1]))
+    wt = _matrix(param).T  # (in_channels * kh * kw, out_channels)
     b, c, h, w = x_shape
-    grad_pad = np.zeros((c, b, h + 2 * pads[0], w + 2 * pads[1]), dtype=cols.dtype)
-    oh, ow = out_hw
-    for i in range(kh):
-        for j in range(kw):
-            grad_pad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += cols[:, i, j]
-    return grad_pad[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w].transpose(1, 0, 2, 3)
+    g = output_grad.reshape(b, param.shape[1], -1)
+    grad_pad = np.zeros((b, c, h + 2 * pads[0], w + 2 * pads[1]), dtype=np.result_type(param, output_grad))
+    for part in _chunks(b, wt.shape[0] * g.shape[2]):
+        col2im_add(grad_pad[part], np.matmul(wt, g[part]), param.shape[2:], stride, out_hw)
+    if pads == (0, 0):
+        return grad_pad
+    return np.ascontiguousarray(grad_pad[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w])
 
 
-def conv2d_param_grad(x: ndarray, output_grad: ndarray, kernel_hw, stride: int = 1, padding=None) -> ndarray:
-    """dL/dparam: (in_channels, out_channels, kh, kw), each example's patches times its own gradient."""
+def conv2d_param_grad(x: ndarray, output_grad: ndarray, kernel_hw, stride: int = 1, padding=None,
+                      cols: ndarray | None = None) -> ndarray:
+    """dL/dparam: (in_channels, out_channels, kh, kw), each example's patches times its own gradient.
+
+    ``cols``: the forward pass's :func:`im2col` columns of ``x``, if it kept them (saves extracting them again)."""
     pads, out_hw = conv_geometry(x.shape[2:], kernel_hw, stride, padding)
     _check_grad(output_grad, (x.shape[0], output_grad.shape[1]) + out_hw)
-    cols = _windows(_pad(x, pads), kernel_hw, stride, out_hw)
-    grad = np.tensordot(cols, output_grad, axes=([0, 2, 3], [0, 2, 3]))  # (in, kh, kw, out)
-    return grad.transpose(0, 3, 1, 2)
+    b, c = x.shape[:2]
+    (kh, kw), o = kernel_hw, output_grad.shape[1]
+    x_pad = _pad(x, pads) if cols is None else None
+    g = output_grad.reshape(b, o, -1)
+    grad = np.zeros((o, c * kh * kw), dtype=np.result_type(x, output_grad))
+    for part in _chunks(b, c * kh * kw * g.shape[2]):
+        patches = im2col(x_pad[part], kernel_hw, stride, out_hw) if cols is None else cols[part]
+        grad += np.matmul(g[part], patches.transpose(0, 2, 1)).sum(axis=0)
+    return np.ascontiguousarray(grad.reshape(o, c, kh, kw).transpose(1, 0, 2, 3))
 
 
 def _check_grad(output_grad: ndarray, expected) -> None:
@@ -156,12 +220,16 @@ class Conv2D_Op(ParamOperation):
             raise ValueError(f"filters must have shape (in_channels, out_channels, fh, fw), got {W.shape}")
         self.stride = stride
         self.padding = padding
+        self._cols: ndarray | None = None  # the last training pass's im2col columns
         self.book = is_book_mode() if book is None else book
         if self.book:
             _book_check(None, W.shape, stride, padding)
 
     def _output(self, inference: bool) -> ndarray:
-        return conv2d_forward(self.input_, self.param, self.stride, self.padding)
+        # a training pass keeps its patch columns for the filter gradient (the book's backward has its own)
+        out, self._cols = _forward(self.input_, self.param, self.stride, self.padding,
+                                   keep_cols=not inference and not self.book)
+        return out
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
         if self.book:
@@ -171,7 +239,8 @@ class Conv2D_Op(ParamOperation):
     def _param_grad(self, output_grad: ndarray) -> ndarray:
         if self.book:
             return book_param_grad(self.input_, output_grad, self.param.shape[2:])
-        return conv2d_param_grad(self.input_, output_grad, self.param.shape[2:], self.stride, self.padding)
+        return conv2d_param_grad(self.input_, output_grad, self.param.shape[2:], self.stride, self.padding,
+                                 self._cols)
 
     def __repr__(self) -> str:
         return (f"Conv2D_Op(param_shape={tuple(self.param.shape)}, stride={self.stride}, "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy import ndarray
-from numpy.lib.stride_tricks import sliding_window_view
 
 from smartflow_core.operation import Operation
 
@@ -24,11 +23,6 @@ def pool_geometry(in_hw, size: int, stride: int | None = None):
     if size > h or size > w:
         raise ValueError(f"a {size}x{size} pool does not fit a {h}x{w} input")
     return stride, ((h - size) // stride + 1, (w - size) // stride + 1)
-
-
-def _windows(x: ndarray, size: int, stride: int, out_hw) -> ndarray:
-    v = sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
-    return v[:, :, :out_hw[0], :out_hw[1]]
 
 
 def _shifted(x: ndarray, size: int, stride: int, out_hw):
@@ -60,19 +54,29 @@ def pool2d_forward(x: ndarray, size: int = 2, stride: int | None = None, mode: s
 
 
 def pool2d_input_grad(x: ndarray, output_grad: ndarray, size: int = 2, stride: int | None = None,
-                      mode: str = "max") -> ndarray:
-    """dL/dx of :func:`pool2d_forward`, shape of ``x``."""
+                      mode: str = "max", output: ndarray | None = None) -> ndarray:
+    """dL/dx of :func:`pool2d_forward`, shape of ``x``. ``output`` (the forward's result) saves recomputing it.
+
+    A max window sends its gradient to the first cell, in reading order, that equals the window's maximum: each
+    cell of the window is compared with the maximum in turn, as a whole-batch strided view."""
     stride, (oh, ow) = pool_geometry(x.shape[2:], size, stride)
     if output_grad.shape != x.shape[:2] + (oh, ow):
         raise ValueError(f"output gradient has shape {output_grad.shape}, the output has shape "
                          f"{x.shape[:2] + (oh, ow)}")
     grad = np.zeros_like(x, dtype=np.result_type(x, output_grad))
-    if mode == "max":
-        winner = _windows(x, size, stride, (oh, ow)).reshape(x.shape[:2] + (oh, ow, size * size)).argmax(-1)
-    for i in range(size):
-        for j in range(size):
-            share = output_grad / (size * size) if mode == "avg" else output_grad * (winner == i * size + j)
-            grad[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += share
+    if mode == "avg":
+        share = output_grad / grad.dtype.type(size * size)
+        for target in _shifted(grad, size, stride, (oh, ow)):
+            target += share
+        return grad
+    best = pool2d_forward(x, size, stride, "max") if output is None else output
+    open_ = np.ones(best.shape, dtype=bool)  # windows whose winner is still to be found
+    hit = np.empty(best.shape, dtype=bool)
+    for view, target in zip(_shifted(x, size, stride, (oh, ow)), _shifted(grad, size, stride, (oh, ow))):
+        np.equal(view, best, out=hit)
+        hit &= open_
+        open_ &= ~hit
+        target += output_grad * hit
     return grad
 
 
@@ -89,7 +93,7 @@ class Pool2D(Operation):
         return pool2d_forward(self.input_, self.size, self.stride, self.mode)
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
-        return pool2d_input_grad(self.input_, output_grad, self.size, self.stride, self.mode)
+        return pool2d_input_grad(self.input_, output_grad, self.size, self.stride, self.mode, self.output)
 
     def __repr__(self) -> str:
         return f"Pool2D(size={self.size}, stride={self.stride}, mode={self.mode!r})"

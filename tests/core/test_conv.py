@@ -272,6 +272,19 @@ def test_pool_matches_loops(mode, h, w, size, stride):
                     rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("size,stride", [(2, None), (3, 1), (3, 2), (2, 1)])
+def test_max_pool_gradient_with_many_ties_matches_the_loops(size, stride):
+    # small whole numbers tie often: every window's gradient still goes to its first maximum only
+    rng = np.random.default_rng(size * 10 + (stride or 0))
+    x = rng.integers(0, 3, size=(2, 3, 7, 8)).astype(np.float64)
+    g = rng.normal(size=pool2d_forward(x, size, stride).shape)
+    s = size if stride is None else stride
+    expected = loop_pool_grad(x, g, size, s, "max")  # overlapping windows add in another order: 1e-13
+    assert_allclose(pool2d_input_grad(x, g, size, stride), expected, rtol=1e-13, atol=1e-13)
+    assert_allclose(pool2d_input_grad(x, g, size, stride, output=pool2d_forward(x, size, stride)), expected,
+                    rtol=1e-13, atol=1e-13)
+
+
 def test_max_pool_gradient_goes_to_the_first_winner_on_a_tie():
     x = np.ones((1, 1, 2, 2))
     grad = pool2d_input_grad(x, np.full((1, 1, 1, 1), 5.0), 2, None, "max")
