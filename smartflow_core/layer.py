@@ -29,6 +29,7 @@ class Layer:
         self.operations: list[Operation] = []
         self.seed: int | None = None
         self.rng: np.random.RandomState | None = None
+        self.fast_dropout = False  # set by NeuralNetwork: draw dropout masks with operation.fast_mask
 
     def _setup_layer(self, input_: ndarray) -> None:
         raise NotImplementedError
@@ -146,7 +147,7 @@ class DenseLayer(Layer):
         self.params = [W, B]
         self.operations = [WeightMultiply(W), BiasAdd(B), self.activation]
         if self.dropout < 1.0:
-            self.operations.append(Dropout(self.dropout, rng))
+            self.operations.append(Dropout(self.dropout, rng, self.fast_dropout))
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if len(input_shape) != 1:
@@ -196,7 +197,7 @@ class Conv2DLayer(Layer):
         if self.flatten:
             self.operations.append(Flatten())
         if self.dropout < 1.0:
-            self.operations.append(Dropout(self.dropout, self._random()))
+            self.operations.append(Dropout(self.dropout, self._random(), self.fast_dropout))
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if len(input_shape) != 3:

@@ -55,15 +55,20 @@ class NeuralNetwork(LayerBlock):
 
     The Trainer re-seeds the same generator in ``fit`` and shuffles with it, so initial weights, shuffles and
     dropout masks are drawn in the book's order without touching NumPy's global generator.
+    ``fast_dropout=True`` draws dropout masks from raw random bits (:func:`smartflow_core.operation.fast_mask`):
+    several milliseconds faster per batch, but no longer the book's numbers.
     """
 
-    def __init__(self, layers: list[Layer], loss: Loss | None = None, seed: int | None = 1) -> None:
+    def __init__(self, layers: list[Layer], loss: Loss | None = None, seed: int | None = 1,
+                 fast_dropout: bool = False) -> None:
         super().__init__(layers)
         self.loss = MeanSquaredError() if loss is None else loss
         self.seed = seed
+        self.fast_dropout = fast_dropout
         self.rng = np.random.RandomState(seed if seed else None)
         for layer in self.layers:
             layer.rng = self.rng
+            layer.fast_dropout = fast_dropout
             if seed:
                 layer.seed = seed
 
@@ -95,7 +100,8 @@ class NeuralNetwork(LayerBlock):
         return rows
 
     def __repr__(self) -> str:
-        return super().__repr__()[:-2] + f",\n  loss={self.loss!r}, seed={self.seed}\n)"
+        fast = ", fast_dropout=True" if self.fast_dropout else ""
+        return super().__repr__()[:-2] + f",\n  loss={self.loss!r}, seed={self.seed}{fast}\n)"
 
 
 __all__ = ["LayerBlock", "NeuralNetwork"]

@@ -116,14 +116,18 @@ class Dropout(Operation):
     not rescaled while training (not "inverted" dropout). The mask is drawn from ``rng`` (a ``RandomState``,
     normally the network's): ``random_sample(shape) <= p`` consumes the stream exactly as the book's
     ``binomial(1, p, shape)`` and gives the same mask, about three times faster.
+
+    ``fast=True`` draws the mask with :func:`fast_mask` instead: about seven times faster again, but other
+    numbers than the book's (for models that promise no book fidelity, such as the app's own presets).
     """
 
-    def __init__(self, keep_prob: float = 0.8, rng: np.random.RandomState | None = None) -> None:
+    def __init__(self, keep_prob: float = 0.8, rng: np.random.RandomState | None = None, fast: bool = False) -> None:
         super().__init__()
         if not 0 < keep_prob <= 1:
             raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
         self.keep_prob = keep_prob
         self.rng = rng
+        self.fast = fast
         self.mask: ndarray | None = None
 
     def _output(self, inference: bool) -> ndarray:
@@ -132,22 +136,37 @@ class Dropout(Operation):
             return self.input_ * self.input_.dtype.type(self.keep_prob)
         if self.rng is None:
             raise RuntimeError("Dropout has no random generator: give it rng= or put it in a NeuralNetwork")
-        self.mask = binomial_mask(self.rng, self.keep_prob, self.input_.shape)
-        return self.input_ * self.mask.astype(self.input_.dtype)
+        draw = fast_mask if self.fast else binomial_mask
+        self.mask = draw(self.rng, self.keep_prob, self.input_.shape)
+        self._scale = self.mask.astype(self.input_.dtype)  # 0s and 1s in the input's dtype, kept for backward
+        return self.input_ * self._scale
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
         if self.inference:  # after an inference forward (saliency maps): the derivative of x * keep_prob
             return output_grad * output_grad.dtype.type(self.keep_prob)
-        return output_grad * self.mask.astype(output_grad.dtype)
+        scale = self._scale if self._scale.dtype == output_grad.dtype else self.mask.astype(output_grad.dtype)
+        return output_grad * scale
 
     def __repr__(self) -> str:
-        return f"Dropout(keep_prob={self.keep_prob})"
+        return f"Dropout(keep_prob={self.keep_prob}" + (", fast=True)" if self.fast else ")")
 
 
 def binomial_mask(rng: np.random.RandomState, p: float, shape) -> ndarray:
     """The mask ``rng.binomial(1, p, shape)`` draws (bool), with the same draws from the stream."""
     u = rng.random_sample(shape)
     return u <= p if p > 0.5 else u > 1 - p
+
+
+def fast_mask(rng: np.random.RandomState, p: float, shape) -> ndarray:
+    """A keep-mask (bool) from raw random bits: each unit is kept with probability ``round(p * 65536) / 65536``
+    (within 8e-6 of ``p``).
+
+    One draw from ``rng`` seeds an SFC64 stream for this mask, so the masks still follow the network's seed (and
+    its re-seeding in ``fit``); 16 random bits per unit are compared with the threshold.
+    """
+    n = int(np.prod(shape))
+    bits = np.random.SFC64(rng.randint(0, 2 ** 63, dtype=np.int64)).random_raw((n + 3) // 4).view(np.uint16)
+    return (bits[:n] < np.uint16(min(round(p * 65536), 65535)) if p < 1 else np.ones(n, bool)).reshape(shape)
 
 
 class Linear(Operation):
@@ -177,7 +196,10 @@ class Tanh(Operation):
         return np.tanh(self.input_)
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
-        return output_grad * (1 - self.output * self.output)
+        grad = np.multiply(self.output, self.output, dtype=np.result_type(self.output, output_grad))
+        np.subtract(1, grad, out=grad)  # one new array, updated in place: three passes instead of three arrays
+        grad *= output_grad
+        return grad
 
 
 class ReLU(Operation):
@@ -196,6 +218,6 @@ class ReLU(Operation):
 ACTIVATIONS = {cls.__name__: cls for cls in (Linear, Sigmoid, Tanh, ReLU)}
 
 __all__ = [
-    "Operation", "ParamOperation", "WeightMultiply", "BiasAdd", "Flatten", "Dropout", "binomial_mask",
+    "Operation", "ParamOperation", "WeightMultiply", "BiasAdd", "Flatten", "Dropout", "binomial_mask", "fast_mask",
     "Linear", "Sigmoid", "Tanh", "ReLU", "ACTIVATIONS",
 ]

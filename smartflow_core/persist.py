@@ -2,7 +2,8 @@
 
 The archive holds ``param_0 ... param_n`` (the network's parameters in order) and ``metadata``, a JSON string:
 ``{"format": "smartflow-model", "version": 1, "layers": [...], "loss": {...}, "seed": ..., "input_shape": [...],
-"dtype": "float32", "history": {...}, ...}``. Loading rebuilds the layers from the JSON and checks every
+"dtype": "float32", "history": {...}, ...}``, plus ``"fast_dropout": true`` for a network that draws its
+dropout masks from raw bits. Loading rebuilds the layers from the JSON and checks every
 array's shape against the rebuilt network, so a foreign or damaged file fails with a message naming it.
 """
 from __future__ import annotations
@@ -29,8 +30,11 @@ class ModelFileError(ValueError):
 
 def model_config(net: NeuralNetwork, input_shape) -> dict:
     """The JSON-ready description of ``net`` that :func:`build_model` turns back into a network."""
-    return {"layers": [{"type": type(layer).__name__, **layer.config()} for layer in net.layers],
-            "loss": {"type": type(net.loss).__name__}, "seed": net.seed, "input_shape": list(input_shape)}
+    config = {"layers": [{"type": type(layer).__name__, **layer.config()} for layer in net.layers],
+              "loss": {"type": type(net.loss).__name__}, "seed": net.seed, "input_shape": list(input_shape)}
+    if net.fast_dropout:
+        config["fast_dropout"] = True
+    return config
 
 
 def build_model(config: dict) -> NeuralNetwork:
@@ -45,7 +49,10 @@ def build_model(config: dict) -> NeuralNetwork:
     loss_kind = config["loss"]["type"]
     if loss_kind not in LOSSES:
         raise ValueError(f"unknown loss {loss_kind!r}")
-    return NeuralNetwork(layers, LOSSES[loss_kind](), seed=config.get("seed"))
+    fast = config.get("fast_dropout", False)
+    if not isinstance(fast, bool):
+        raise ValueError(f"fast_dropout must be true or false, got {fast!r}")
+    return NeuralNetwork(layers, LOSSES[loss_kind](), seed=config.get("seed"), fast_dropout=fast)
 
 
 def save_model(net: NeuralNetwork, path, input_shape, metadata: dict | None = None) -> Path:

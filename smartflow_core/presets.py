@@ -33,11 +33,15 @@ class Preset:
     final_lr: float = 0.0
     decay_type: str | None = None
     dtype: str = "float32"
+    fast_dropout: bool = False  # dropout masks from raw bits: faster, not the book's draws
     extra: dict = field(default_factory=dict)
 
     def config(self) -> dict:
-        return {"layers": [dict(layer) for layer in self.layers], "loss": {"type": "SoftmaxCrossEntropy"},
-                "seed": self.seed, "input_shape": list(INPUT_SHAPE)}
+        config = {"layers": [dict(layer) for layer in self.layers], "loss": {"type": "SoftmaxCrossEntropy"},
+                  "seed": self.seed, "input_shape": list(INPUT_SHAPE)}
+        if self.fast_dropout:
+            config["fast_dropout"] = True
+        return config
 
 
 PRESETS = {
@@ -58,7 +62,8 @@ PRESETS = {
          {"type": "Pool2DLayer", "size": 2, "mode": "max", "flatten": True},
          {"type": "DenseLayer", "neurons": 128, "activation": "ReLU", "weight_init": "he", "dropout": 0.8},
          {"type": "DenseLayer", "neurons": 10, "activation": "Linear", "weight_init": "he"}),
-        lr=0.02, momentum=0.9, epochs=8, batch_size=64, seed=20190402, final_lr=0.0005, decay_type="exponential"),
+        lr=0.02, momentum=0.9, epochs=8, batch_size=64, seed=20190402, final_lr=0.0005, decay_type="exponential",
+        fast_dropout=True),
 }
 
 
