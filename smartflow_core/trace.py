@@ -39,6 +39,24 @@ def _running(products) -> Vec:
     return tuple(out)
 
 
+def loop_order_conv(padded: ndarray, filters: ndarray, stride: int, out_hw) -> ndarray:
+    """``reference._compute_output_obs`` for one padded observation, without its Python loops.
+
+    padded: (in_channels, H, W); filters: (in_channels, out_channels, fh, fw) -> (out_channels, oh, ow). Every
+    output cell starts from 0 and adds ``weight * value`` in the reference's order (input channel, then kernel row,
+    then kernel column), each step vectorised over all cells at once, so the result is the reference's to the last
+    bit (products and sums are rounded the same way) in ``fh * fw * in_channels`` array operations.
+    """
+    (oh, ow), (_, _, fh, fw) = out_hw, filters.shape
+    out = np.zeros((filters.shape[1], oh, ow))
+    for c in range(filters.shape[0]):
+        for i in range(fh):
+            for j in range(fw):
+                window = padded[c, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+                out += filters[c, :, i, j][:, None, None] * window[None]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- output size
 
 
@@ -216,8 +234,9 @@ def trace_conv_2d(image, kernel, pad: int | None = None, stride: int = 1) -> Con
     pad = resolve_pad(w.shape[0], pad)
     rows = OutputSize(x.shape[0], w.shape[0], pad, stride)
     cols = OutputSize(x.shape[1], w.shape[1], pad, stride)
-    out = reference.conv_2d(x, w, pad, stride)
-    return Conv2DTrace(x, w, pad, stride, _frozen(reference._pad_2d(x, pad)), rows, cols, _frozen(out))
+    padded = reference._pad_2d(x, pad)
+    out = loop_order_conv(padded[None], w[None, None], stride, (rows.size, cols.size))[0]
+    return Conv2DTrace(x, w, pad, stride, _frozen(padded), rows, cols, _frozen(out))
 
 
 # ---------------------------------------------------------------------------------------------- multichannel
@@ -282,14 +301,18 @@ def trace_multichannel(x, filters, pad: int | None = None, stride: int = 1) -> M
         raise ValueError(f"expected x (batch, in_channels, h, w) and filters (in_channels, out_channels, fh, fw), "
                          f"got shapes {x.shape} and {w.shape}")
     _check_2d(x[0, 0], w[0, 0])
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"the input has {x.shape[1]} channels, the filters expect {w.shape[0]} "
+                         f"(input shape {x.shape}, filter shape {w.shape})")
     pad = resolve_pad(w.shape[2], pad)
     rows = OutputSize(x.shape[2], w.shape[2], pad, stride)
     cols = OutputSize(x.shape[3], w.shape[3], pad, stride)
-    out = reference._output(x, w, pad, stride)
-    per = np.stack([np.stack([np.stack([reference.conv_2d(obs[c], w[c, o], pad, stride) for c in range(w.shape[0])])
-                              for o in range(w.shape[1])]) for obs in x])
-    return MultiTrace(x, w, pad, stride, _frozen(reference._pad_conv_input(x, pad)), rows, cols, _frozen(out),
-                      _frozen(per))
+    padded, hw = reference._pad_conv_input(x, pad), (rows.size, cols.size)
+    out = np.stack([loop_order_conv(obs, w, stride, hw) for obs in padded])
+    # channel c alone: (batch, out, in, oh, ow)
+    per = np.stack([np.stack([loop_order_conv(obs[c:c + 1], w[c:c + 1], stride, hw) for c in range(w.shape[0])], 1)
+                    for obs in padded])
+    return MultiTrace(x, w, pad, stride, _frozen(padded), rows, cols, _frozen(out), _frozen(per))
 
 
 # ---------------------------------------------------------------------------------------------- pooling
@@ -358,9 +381,22 @@ def trace_pool(image, size: int = 2, stride: int | None = None, mode: str = "max
         raise ValueError(f"expected a 2D image, got shape {x.shape}")
     stride = size if stride is None else stride
     rows, cols = OutputSize(x.shape[0], size, 0, stride), OutputSize(x.shape[1], size, 0, stride)
-    out = np.array([[_pool_step(x, size, stride, mode, r, c).output for c in range(cols.size)]
-                    for r in range(rows.size)])
+    cells = _pool_cells(x, size, stride, rows.size, cols.size)
+    out = np.max(cells, axis=0) if mode == "max" else _sum_in_order(cells) / (size * size)
     return PoolTrace(x, size, stride, mode, rows, cols, _frozen(out))
+
+
+def _pool_cells(x: ndarray, size: int, stride: int, oh: int, ow: int) -> ndarray:
+    """(size * size, oh, ow): window cell k (row-major) of every window, as :func:`_pool_step` reads them."""
+    return np.stack([x[i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+                     for i in range(size) for j in range(size)])
+
+
+def _sum_in_order(cells: ndarray) -> ndarray:
+    total = np.zeros(cells.shape[1:])
+    for cell in cells:  # total += v from 0, as _pool_step adds: the same rounding
+        total += cell
+    return total
 
 
 # ---------------------------------------------------------------------------------------------- reach
@@ -370,21 +406,22 @@ def conv_reach(h: int, w: int, k: int, pad: int, stride: int) -> ndarray:
     """How many output cells read each input pixel of an ``h x w`` image (padding cells dropped)."""
     rows, cols = OutputSize(h, k, pad, stride), OutputSize(w, k, pad, stride)
     count = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.int64)
-    for r in range(rows.size):
-        for c in range(cols.size):
-            count[r * stride:r * stride + k, c * stride:c * stride + k] += 1
+    for i in range(k):  # every window's cell (i, j) at once
+        for j in range(k):
+            count[i:i + stride * (rows.size - 1) + 1:stride, j:j + stride * (cols.size - 1) + 1:stride] += 1
     return count[pad:pad + h, pad:pad + w]
 
 
 def pool_reach(pool: PoolTrace) -> ndarray:
     """Which pixels change the output: for max pooling only each window's winner, for average all it covers."""
+    size, stride, oh, ow = pool.size, pool.stride, pool.rows.size, pool.cols.size
     reach = np.zeros(pool.image.shape, dtype=bool)
-    for i in range(pool.n_steps):
-        s = pool.step(i)
-        if s.winner is None:
-            reach[s.top:s.top + pool.size, s.left:s.left + pool.size] = True
-        else:
-            reach[s.top + s.winner[0], s.left + s.winner[1]] = True
+    if pool.mode == "max":  # argmax takes the first maximum in reading order, as the step's strict > does
+        winner = np.argmax(_pool_cells(pool.image, size, stride, oh, ow), axis=0)
+    for i in range(size):
+        for j in range(size):
+            hit = True if pool.mode != "max" else winner == i * size + j
+            reach[i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride] |= hit
     return reach
 
 

@@ -192,6 +192,50 @@ def test_pooling_rejects_bad_settings():
         trace.trace_pool(np.zeros((2, 2)), 3)
 
 
+@settings(max_examples=40, deadline=None)
+@given(cin=st.integers(1, 3), cout=st.integers(1, 3), h=st.integers(3, 9), w=st.integers(3, 9),
+       k=st.integers(1, 3), pad=st.integers(0, 2), stride=st.integers(1, 3), seed=st.integers(0, 2 ** 32 - 1))
+def test_loop_order_conv_is_the_reference_to_the_last_bit(cin, cout, h, w, k, pad, stride, seed):
+    # real-valued inputs, where a different summation order would show in the last bits
+    rng = np.random.default_rng(seed)
+    x, f = rng.normal(size=(cin, h, w)), rng.normal(size=(cin, cout, k, k))
+    expected = reference._compute_output_obs(x, f, pad, stride)
+    padded = np.stack([np.pad(c, pad) for c in x])
+    assert_array_equal(trace.loop_order_conv(padded, f, stride, expected.shape[1:]), expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(2, 9), w=st.integers(2, 9), size=st.integers(2, 3), stride=st.integers(1, 3),
+       ties=st.booleans(), seed=st.integers(0, 2 ** 32 - 1))
+def test_pool_records_match_their_steps_and_reach_to_the_last_bit(h, w, size, stride, ties, seed):
+    # whole maps (computed at once) against the one-cell records the lesson shows, with and without ties
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 3, size=(h, w)).astype(float) if ties else rng.normal(size=(h, w))
+    if size > min(h, w):
+        return
+    for mode in ("max", "avg"):
+        t = trace.trace_pool(img, size, stride, mode)
+        steps = [t.step(i) for i in range(t.n_steps)]
+        assert_array_equal(t.output.ravel(), [s.output for s in steps])
+        reach = np.zeros(img.shape, bool)
+        for s in steps:  # the loop pool_reach replaced
+            if s.winner is None:
+                reach[s.top:s.top + size, s.left:s.left + size] = True
+            else:
+                reach[s.top + s.winner[0], s.left + s.winner[1]] = True
+        assert_array_equal(trace.pool_reach(t), reach)
+
+
+@pytest.mark.parametrize("h,w,k,pad,stride", [(8, 8, 3, 1, 2), (7, 9, 5, 2, 3), (6, 6, 3, 0, 4), (5, 5, 1, 0, 1)])
+def test_conv_reach_counts_the_windows_over_each_pixel(h, w, k, pad, stride):
+    rows, cols = trace.OutputSize(h, k, pad, stride), trace.OutputSize(w, k, pad, stride)
+    count = np.zeros((h + 2 * pad, w + 2 * pad), int)
+    for r in range(rows.size):
+        for c in range(cols.size):
+            count[r * stride:r * stride + k, c * stride:c * stride + k] += 1
+    assert_array_equal(trace.conv_reach(h, w, k, pad, stride), count[pad:pad + h, pad:pad + w])
+
+
 # ---------------------------------------------------------------------------------------------- flatten
 
 

@@ -247,6 +247,19 @@ def test_book_filter_gradient_is_right_for_one_example():
     assert c.cosine_param == pytest.approx(1.0)
 
 
+def test_batched_numeric_gradients_are_one_copy_at_a_time_central_differences():
+    # the one-convolution batching of the nudged copies against nudging one cell at a time
+    from smartflow_core.conv import conv2d_forward
+    rng = np.random.default_rng(2)
+    x, w, g = rng.normal(size=(2, 2, 4, 4)), rng.normal(size=(2, 3, 3, 3)), rng.normal(size=(2, 3, 4, 4))
+    c = tb2.compare_book(x, w, g, h=1e-4)
+    loss_x = numeric_gradient(lambda a: np.sum(g * conv2d_forward(a, w)), x.copy(), 1e-4)
+    loss_w = numeric_gradient(lambda a: np.sum(g * conv2d_forward(x, a)), w.copy(), 1e-4)
+    assert_allclose(c.numeric_input, loss_x, rtol=1e-9, atol=1e-9)
+    assert_allclose(c.numeric_param, loss_w, rtol=1e-9, atol=1e-9)
+    assert_allclose(c.numeric_param, c.true_param, rtol=1e-6, atol=1e-6)
+
+
 def test_book_pairing_rows():
     rows = tb2.book_pairing(2, 9)
     assert (rows[1].patch_obs, rows[1].patch_pos, rows[1].grad_obs, rows[1].grad_pos) == (1, 0, 0, 1)
