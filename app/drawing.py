@@ -146,8 +146,8 @@ def _read(net: NeuralNetwork, source, steps: Steps, mean: float, std: float) -> 
     start = time.perf_counter()
     gray = _gray(source)
     prepared = prepare(gray, steps, mean=mean, std=std)
-    probs = insight.probabilities(net, prepared.x)
     maps = insight.feature_maps(net, prepared.x)
+    probs = softmax(maps[-1][1].astype(np.float64))  # the last layer's outputs are the logits: no second pass
     others = {}
     for name in STEP_NAMES:
         flip = replace(steps, **{name: not getattr(steps, name)})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy import ndarray
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from smartflow_core.presets import MNIST_MEAN, MNIST_STD
 
@@ -123,12 +123,31 @@ def detect_ink(gray: ndarray, threshold: float = INK_THRESHOLD, min_contrast: fl
     darker, lighter = np.clip(paper - gray, 0, None), np.clip(gray - paper, 0, None)
     raw = darker if darker.sum() >= lighter.sum() else lighter
     if min(raw.shape) >= 56:
-        raw = np.asarray(Image.fromarray(raw.astype(np.float32)).filter(ImageFilter.MedianFilter(3)), np.float64)
+        raw = median3x3(raw.astype(np.float32)).astype(np.float64)
     candidates = raw[raw > min_contrast]
     if candidates.size == 0:
         return np.zeros_like(raw)
     peak = float(np.percentile(candidates, 90))
     return np.clip((raw / peak - threshold) / (1 - threshold), 0.0, 1.0)
+
+
+# a sorting network that leaves the median of 9 values in position 4 (19 compare-exchanges)
+_MEDIAN9 = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8), (4, 7), (3, 6),
+            (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+
+
+def median3x3(a: ndarray) -> ndarray:
+    """The median of every 3x3 neighbourhood, edges repeated outwards: Pillow's ``MedianFilter(3)``, computed as a
+    sorting network over the nine shifted images (element-wise minima and maxima) several times faster."""
+    h, w = a.shape
+    padded = np.pad(a, 1, mode="edge")
+    v = [padded[i:i + h, j:j + w].copy() for i in range(3) for j in range(3)]
+    low = np.empty_like(v[0])
+    for i, j in _MEDIAN9:
+        np.minimum(v[i], v[j], out=low)
+        np.maximum(v[i], v[j], out=v[j])
+        v[i], low = low, v[i]
+    return v[4]
 
 
 def _border(a: ndarray) -> ndarray:

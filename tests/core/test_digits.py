@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from PIL import Image, ImageDraw, ImageFilter
 
-from smartflow_core.digits import (EmptyImageError, Prepared, Steps, UnreadableImageError, center_by_box,
+from smartflow_core.digits import (EmptyImageError, median3x3, Prepared, Steps, UnreadableImageError, center_by_box,
                                    center_by_mass, center_of_mass, crop_to_ink, detect_ink, ink_bbox, load_image,
                                    prepare, scale_longer_side, stretch_to_field, to_gray, to_model_input)
 from smartflow_core.presets import prepare_images
@@ -168,6 +168,18 @@ def test_detect_ink_finds_nothing_on_blank_paper():
     paper = np.clip(0.8 + rng.normal(0, 0.03, (SIZE, SIZE)), 0, 1)
     assert detect_ink(paper).max() == 0
     assert detect_ink(np.zeros((28, 28))).max() == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), seed=st.integers(0, 2 ** 32 - 1), sparse=st.booleans())
+def test_median3x3_is_pillows_median_filter(h, w, seed, sparse):
+    # the sorting network against Pillow's rank filter (edges repeated), value for value
+    rng = np.random.default_rng(seed)
+    a = rng.random((h, w)).astype(np.float32)
+    if sparse:  # specks on paper, many ties: the case the filter is there for
+        a *= rng.random((h, w)) > 0.8
+    expected = np.asarray(Image.fromarray(a).filter(ImageFilter.MedianFilter(3)))
+    np.testing.assert_array_equal(median3x3(a), expected)
 
 
 def test_crop_to_ink_keeps_exactly_the_bounding_box():
