@@ -42,6 +42,22 @@ def median_ms(f, repeat: int = 15, warmup: int = 3) -> float:
     return 1000 * statistics.median(times)
 
 
+def interleaved_ms(calls: dict, rounds: int = 6, per_round: int = 2, warmup: int = 2) -> dict[str, float]:
+    """Medians of many timed calls, taken in turns (round after round, every call a few times per round), so
+    that a machine getting slower or faster during the run moves every measurement alike and ratios hold."""
+    for f in calls.values():
+        for _ in range(warmup):
+            f()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, f in calls.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                f()
+                samples[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(v) for name, v in samples.items()}
+
+
 # ------------------------------------------------------------------------------------------------ worker
 
 
@@ -120,13 +136,21 @@ def breakdown(np, fast_dropout: bool) -> dict[str, float]:
     return {k: 1000 * statistics.median(v) for k, v in times.items()}
 
 
-def matmul_gflops(np, dtype) -> float:
-    """The best of the matrix multiplies of 512, 1024 and 2048 squared: this machine's practical limit."""
-    best = 0.0
-    for n in (512, 1024, 2048):
-        a = np.random.default_rng(0).normal(size=(n, n)).astype(dtype)
-        best = max(best, 2 * n ** 3 / (median_ms(lambda: a @ a, repeat=5, warmup=1) / 1000) / 1e9)
-    return best
+MATMUL_SIZES = {"float32": (1024, 2048), "float64": (1024, 2048)}
+
+
+def matmuls(np) -> dict:
+    """Square matrix multiplies, ``"matmul <dtype> <n>"``: the best of them is this machine's practical limit."""
+    calls = {}
+    for name, sizes in MATMUL_SIZES.items():
+        for n in sizes:
+            a = np.random.default_rng(0).normal(size=(n, n)).astype(name)
+            calls[f"matmul {name} {n}"] = lambda a=a: a @ a
+    return calls
+
+
+def best_gflops(times: dict, dtype: str) -> float:
+    return max(2 * n ** 3 / (times[f"matmul {dtype} {n}"] / 1000) / 1e9 for n in MATMUL_SIZES[dtype])
 
 
 def kernels(np, dtype) -> dict[str, float]:
@@ -214,15 +238,15 @@ def lesson_steps(np) -> dict[str, float]:
     return {name: median_ms(f, repeat=9, warmup=2) for name, f in steps.items()}
 
 
-def torch_steps() -> dict[str, float] | None:
+def torch_steps() -> tuple[str, dict] | None:
     """PyTorch on the same model and batch: conv 32 5x5 (no bias), tanh, flatten, dropout 20 %, dense 10,
-    softmax cross-entropy, SGD with momentum. None when PyTorch is not installed."""
+    softmax cross-entropy, SGD with momentum, as ``(version, {name: step})``. None without PyTorch."""
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    out = {"version": torch.__version__}
+    calls = {}
     for name, dtype, dropout in (("float32", torch.float32, True), ("float32, no dropout", torch.float32, False),
                                  ("float64", torch.float64, True)):
         torch.manual_seed(0)
@@ -231,15 +255,15 @@ def torch_steps() -> dict[str, float] | None:
         opt = torch.optim.SGD(list(conv.parameters()) + list(dense.parameters()), lr=0.1, momentum=0.9)
         X, y = torch.randn(60, 1, 28, 28, dtype=dtype), torch.randint(0, 10, (60,))
 
-        def step(dropout=dropout):
+        def step(conv=conv, dense=dense, opt=opt, X=X, y=y, dropout=dropout):
             opt.zero_grad(set_to_none=True)
             h = torch.tanh(conv(X)).flatten(1)
             if dropout:
                 h = torch.nn.functional.dropout(h, 0.2, training=True)
             torch.nn.functional.cross_entropy(dense(h), y).backward()
             opt.step()
-        out[name] = median_ms(step)
-    return out
+        calls[f"torch {name}"] = step
+    return torch.__version__, calls
 
 
 def epoch(np, dtype) -> tuple[float, float]:
@@ -263,31 +287,39 @@ def worker(threads: int, with_epoch: bool, with_loops: bool) -> dict:
     sys.path.insert(0, str(ROOT))
     import numpy as np
     r: dict = {}
+    calls = matmuls(np)
     for dt in (np.float32, np.float64):
         name = np.dtype(dt).name
-        r[f"matmul {name}"] = matmul_gflops(np, dt)
         for label, book, fast in (("correct", False, False), ("correct, fast dropout", False, True),
                                   ("book", True, False)):
             if dt is np.float64 and fast:
                 continue
-            step, net, X = _step(np, "chapter", dt, book, fast)
-            r[f"chapter step {name} {label}"] = median_ms(step)
-        r["chapter step MFLOP"] = step_flops(net, X) / 1e6
+            calls[f"chapter step {name} {label}"], net, X = _step(np, "chapter", dt, book, fast)
+    torch = torch_steps()
+    if torch:
+        calls.update(torch[1])
+    times = interleaved_ms(calls)  # the limit, our steps and PyTorch's, in turns
+    r["chapter step MFLOP"] = step_flops(net, X) / 1e6  # the last model built, which has run by now
+    r.update((k, v) for k, v in times.items() if k.startswith("chapter step"))
+    r["matmul float32"], r["matmul float64"] = best_gflops(times, "float32"), best_gflops(times, "float64")
+    r["torch"] = {"version": torch[0], **{k[len("torch "):]: v for k, v in times.items()
+                                          if k.startswith("torch ")}} if torch else None
+    for dt in (np.float32, np.float64):
         for kernel, ms in kernels(np, dt).items():
-            r[f"conv {kernel} {name}"] = ms
+            r[f"conv {kernel} {np.dtype(dt).name}"] = ms
     step, net, X = _step(np, "default", np.float32, fast_dropout=True)
     r["default step float32"] = median_ms(step)
     from smartflow_core.persist import load_model
     pretrained, _meta = load_model(ROOT / "smartflow_core" / "models" / "pretrained.npz")
     for b in (1, 1000):
         x = np.random.default_rng(0).normal(size=(b, 1, 28, 28)).astype(np.float32)
-        r[f"inference batch {b}"] = median_ms(lambda: pretrained.forward(x, inference=True), repeat=9 if b > 1 else 15)
+        r[f"inference batch {b}"] = median_ms(lambda: pretrained.forward(x, inference=True),
+                                              *((5, 1) if b > 1 else (15, 3)))
     r["digit whole"], r["digit network"] = drawn_digit(np)
     r["lessons"] = lesson_steps(np)
     r["breakdown"] = breakdown(np, fast_dropout=True)
     if with_loops:
         r["loops"], r["loops fast"] = loops_vs_fast(np)
-    r["torch"] = torch_steps()
     if with_epoch:
         for dt in (np.float32, np.float64):
             r[f"epoch {np.dtype(dt).name}"] = epoch(np, dt)
@@ -339,7 +371,7 @@ def report(runs: dict[int, dict]) -> str:
         rows.append((label, ["–" if v is None else _fmt(v, unit) for v in values]))
     first = runs[threads[0]]
     flops = first["chapter step MFLOP"]
-    row("matrix multiply, float32 (best of 512, 1024, 2048 squared)", "matmul float32", "GFLOP/s")
+    row("matrix multiply, float32 (the better of 1024 and 2048 squared)", "matmul float32", "GFLOP/s")
     row("matrix multiply, float64", "matmul float64", "GFLOP/s")
     rows.append((f"FLOP limit of a chapter-model step ({flops:.1f} MFLOP at the float32 rate)",
                  [_fmt(flops / runs[t]["matmul float32"]) for t in threads]))
