@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
-from smartflow_core import trace
+from smartflow_core import trace, trace_pool
 
 SUBSET = Path(__file__).resolve().parents[1] / "smartflow_core" / "datasets" / "mnist_subset.npz"
 
@@ -119,13 +119,13 @@ def multichannel(x: np.ndarray, filters: np.ndarray, pad: int | None, stride: in
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def pool(image: np.ndarray, size: int, mode: str) -> trace.PoolTrace:
-    return trace.trace_pool(image, size, None, mode)
+def pool(image: np.ndarray, size: int, mode: str) -> trace_pool.PoolTrace:
+    return trace_pool.trace_pool(image, size, None, mode)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def stride_vs_pool(image: np.ndarray, kernel: np.ndarray, size: int) -> trace.StrideVsPool:
-    return trace.stride_vs_pool(image, kernel, size)
+def stride_vs_pool(image: np.ndarray, kernel: np.ndarray, size: int) -> trace_pool.StrideVsPool:
+    return trace_pool.stride_vs_pool(image, kernel, size)
 
 
 @st.cache_data(show_spinner=False)

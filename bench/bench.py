@@ -206,7 +206,7 @@ def drawn_digit(np) -> tuple[float, float]:
 
 def lesson_steps(np) -> dict[str, float]:
     """Each lesson's computation for its default settings (what a learner's change recomputes)."""
-    from smartflow_core import trace
+    from smartflow_core import trace, trace_pool
     from smartflow_core import trace_backward as tb
     from smartflow_core import trace_backward_2d as tb2
     digit = _test_digit(np) / 255.0
@@ -227,7 +227,8 @@ def lesson_steps(np) -> dict[str, float]:
         "1D convolution": lambda: trace.trace_conv_1d((1, 2, 3, 4, 5), (1, 1, 1), None, 1),
         "2D convolution (28x28 digit)": lambda: trace.trace_conv_2d(digit, edge, None, 1),
         "multichannel": lambda: trace.trace_multichannel(mc_x, mc_w, None, 1),
-        "pooling and stride": lambda: (trace.trace_pool(digit, 2, None, "max"), trace.stride_vs_pool(digit, blur, 2)),
+        "pooling and stride": lambda: (trace_pool.trace_pool(digit, 2, None, "max"),
+                                       trace_pool.stride_vs_pool(digit, blur, 2)),
         "perturbation": lambda: tb.perturb_1d((1, 2, 3, 4, 5), (1, 1, 1), "input", 4, 1.0, tb.Upstream()),
         "1D input gradient": lambda: tb.trace_input_grad_1d((1, 2, 3, 4, 5), (1, 2, 3)),
         "1D filter gradient": lambda: tb.trace_param_grad_1d(((0, 1, 2, 3, 4, 5, 6), (1, 2, 3, 4, 5, 6, 7)),

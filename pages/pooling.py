@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, explain, resources, state, widgets
 from app.i18n import _
-from smartflow_core.trace import FlattenShapes
+from smartflow_core.trace_pool import FlattenShapes
 
 st.title(_("Stride, pooling and flatten"))
 st.markdown(_(
