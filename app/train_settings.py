@@ -1,5 +1,5 @@
 """The training lab's settings: data size, epochs, batch, optimizer, learning rate and decay, seed, book mode,
-precision and live evaluations, turned into a :class:`app.training.TrainConfig` (or a sentence saying why not).
+precision and live evaluations, turned into a :class:`app.train_config.TrainConfig` (or a sentence saying why not).
 
 Every control takes its value from its key in :mod:`app.state` and carries a ``help=`` tooltip.
 """
@@ -10,7 +10,7 @@ import streamlit as st
 from app import lab_data, state
 from app.builder_ui import Choice
 from app.i18n import _
-from app.training import TrainConfig
+from app.train_config import TrainConfig
 from smartflow_core.persist import model_config
 from smartflow_core.presets import INPUT_SHAPE
 

@@ -1,5 +1,5 @@
-"""Train a CNN on MNIST live: what a run needs (:class:`TrainConfig`), the run on its background thread
-(:class:`TrainingRun`) and what a page reads of it (:class:`Snapshot`).
+"""Train a CNN on MNIST live: the run on its background thread (:class:`TrainingRun`) and what a page reads of it
+(:class:`Snapshot`); what a run needs is a :class:`app.train_config.TrainConfig`.
 
 A page builds a :class:`TrainConfig` from its controls, hands it and the shared read-only MNIST arrays to a
 :class:`TrainingRun`, starts it through this session's slot (:func:`app.session.session_slot`), and polls
@@ -36,15 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.run_queue import RunQueue, run_queue
+from app.train_config import TrainConfig  # noqa: F401  (pages import it from here too)
 from smartflow_core.book import book_mode
-from smartflow_core.layer import LAYERS, Conv2DLayer
-from smartflow_core.loss import LOSSES
+from smartflow_core.layer import Conv2DLayer
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.operation import BiasAdd, ParamOperation, WeightMultiply
-from smartflow_core.optimizers import DECAY_TYPES, OPTIMIZERS
 from smartflow_core import persist
 from smartflow_core.persist import build_model, model_config
-from smartflow_core.presets import INPUT_SHAPE, MNIST_MEAN, MNIST_STD, PRESETS, Preset, one_hot, prepare_images
+from smartflow_core.presets import INPUT_SHAPE, MNIST_MEAN, MNIST_STD, one_hot, prepare_images
 from smartflow_core.trainer import BatchInfo, EvalInfo, History, Trainer, evaluate
 
 log = logging.getLogger(__name__)
@@ -52,119 +51,8 @@ log = logging.getLogger(__name__)
 THREAD_NAME = "smartflow-train"
 ACTIVE = ("queued", "running", "paused")
 ENDED = ("stopped", "done", "error", "diverged")
-DTYPES = ("float32", "float64")
 PREPARE_CHUNK = 5000  # images standardised at a time: bounds the float64 temporary, lets Stop act between chunks
 EVAL_CHUNK = 500
-
-
-# ---------------------------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a run needs besides the data; hashable, so it can key a cache or a session's list of runs.
-
-    ``model`` is a model config (``Preset.config()``, ``persist.model_config``) as sorted JSON; a dict is accepted
-    and converted. ``train_size`` takes the first that many training images (all when there are fewer).
-    ``seed`` seeds the network and the shuffles (it replaces the model config's own seed).
-    ``book`` builds the convolutions with the book's gradients. The test set is cut to ``eval_test_size`` images,
-    evaluated every ``eval_every`` epochs and, with ``eval_steps``, also every that many steps.
-    """
-    model: str
-    train_size: int = 10_000
-    epochs: int = 5
-    batch_size: int = 64
-    optimizer: str = "SGDMomentum"
-    lr: float = 0.01
-    final_lr: float = 0.0
-    decay_type: str | None = None
-    momentum: float = 0.9
-    seed: int = 20190402
-    book: bool = False
-    dtype: str = "float32"
-    eval_every: int = 1
-    eval_test_size: int = 2000
-    eval_steps: int = 0
-    early_stopping: bool = False
-    grad_every: int = 10
-
-    def __post_init__(self) -> None:
-        if isinstance(self.model, dict):
-            object.__setattr__(self, "model", json.dumps(self.model, sort_keys=True))
-        _check_model(self.model)
-        for name in ("train_size", "epochs", "batch_size", "eval_every", "eval_test_size", "grad_every"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("eval_steps", self.eval_steps, 0)
-        _check_int("seed", self.seed, 1)  # seed 0 would leave the layers unseeded
-        if self.seed >= 2 ** 32:
-            raise ValueError(f"seed must be below 2**32, got {self.seed}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.floating)) \
-                or not np.isfinite(self.lr) or self.lr <= 0:
-            raise ValueError(f"the learning rate must be a positive number, got {self.lr!r}")
-        if isinstance(self.final_lr, bool) or not isinstance(self.final_lr, (int, float, np.floating)) \
-                or not 0 <= self.final_lr < float("inf"):
-            raise ValueError(f"final_lr must be a number >= 0, got {self.final_lr!r}")
-        if self.decay_type not in DECAY_TYPES:
-            raise ValueError(f"decay_type must be one of {DECAY_TYPES}, got {self.decay_type!r}")
-        if self.decay_type and not 0 <= self.final_lr <= self.lr:
-            raise ValueError(f"final_lr must be between 0 and lr ({self.lr}), got {self.final_lr}")
-        if self.decay_type == "exponential" and self.final_lr <= 0:
-            raise ValueError("exponential decay needs a positive final_lr (it multiplies towards it), got "
-                             f"{self.final_lr}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-
-    @classmethod
-    def from_preset(cls, preset: Preset | str, **overrides) -> TrainConfig:
-        """The preset's architecture and training settings, any field overridden by keyword."""
-        p = PRESETS[preset] if isinstance(preset, str) else preset
-        fields = dict(model=p.config(), epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, final_lr=p.final_lr,
-                      decay_type=p.decay_type, momentum=p.momentum, seed=p.seed, dtype=p.dtype,
-                      optimizer="SGDMomentum" if p.momentum else "SGD")
-        return cls(**{**fields, **overrides})
-
-    @property
-    def model_config(self) -> dict:
-        return json.loads(self.model)
-
-    def make_optimizer(self):
-        if self.optimizer == "SGD":
-            return OPTIMIZERS["SGD"](self.lr, self.final_lr, self.decay_type)
-        return OPTIMIZERS["SGDMomentum"](self.lr, self.final_lr, self.decay_type, self.momentum)
-
-    def summary(self) -> str:
-        """A short label for a legend: ``SGDMomentum lr 0.01, batch 64, 5 epochs``."""
-        return (f"{self.optimizer} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epoch"
-                f"{'s' if self.epochs > 1 else ''}{', book' if self.book else ''}")
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-
-
-def _check_model(text: str) -> None:
-    try:
-        config = json.loads(text)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"model must be a model config dict or its JSON, got {text!r:.80} ({exc})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"the model config must be a dict, got {type(config).__name__}")
-    layers = config.get("layers")
-    if not isinstance(layers, list) or not layers or not all(isinstance(x, dict) for x in layers):
-        raise ValueError("the model config needs 'layers': a non-empty list of layer dicts")
-    for spec in layers:
-        if spec.get("type") not in LAYERS:
-            raise ValueError(f"unknown layer type {spec.get('type')!r}; choose one of {sorted(LAYERS)}")
-    if not isinstance(config.get("loss"), dict) or config["loss"].get("type") not in LOSSES:
-        raise ValueError(f"the model config needs 'loss': {{'type': one of {sorted(LOSSES)}}}")
-    if config.get("input_shape", list(INPUT_SHAPE)) != list(INPUT_SHAPE):
-        raise ValueError(f"these runs train on MNIST images {INPUT_SHAPE}, the model expects "
-                         f"{config['input_shape']}")
 
 
 # ---------------------------------------------------------------------------------------------- snapshot
