@@ -5,6 +5,7 @@ Runs use the bundled subset (the chapter's model in float32 on 1,000 images, or 
 asserts a time.
 """
 import re
+import urllib.parse
 
 import pytest
 
@@ -139,3 +140,14 @@ def test_confusion_matrix_renders_and_a_click_opens_a_cell(open_page, shot):
     page.get_by_text(re.compile(rf"Test digit #\d+: labelled {true}, the network says {pred}")).wait_for()
     page.get_by_text(re.compile(r"Conv2DLayer 1: \d+ maps 28x28")).first.wait_for()
     shot("evaluate")
+
+
+def test_a_shared_lab_link_opens_the_same_network_in_a_new_session(open_page, shot, page):
+    net = "conv:8,3,1,same,Tanh,avg,1,glorot;dense:32,ReLU,0.9,he;out:normal"
+    open_page("/train?" + urllib.parse.urlencode({"lesson": "train", "preset": "custom", "net": net,
+                                                   "lr": "0.05", "ep": "2"}))
+    page.get_by_text("2 Avg pool 2×2").first.wait_for(state="attached")  # the layer table (a canvas grid)
+    assert page.get_by_role("spinbutton", name="Epochs", exact=True).input_value() == "2"
+    assert page.get_by_role("spinbutton", name="Learning rate", exact=True).input_value() == "0.0500"
+    assert urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["net"] == [net]  # kept in the bar
+    shot("train_link")

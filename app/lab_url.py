@@ -1,0 +1,94 @@
+"""The training lab's shareable link: the network as a line of text, and every training setting as a URL field.
+
+A teacher builds a network and sets how to train it; the address bar then holds all of it, so the link opens the
+same lab for every learner (``lesson=train&net=conv:16,5,1,same,ReLU,max,1,he;...&lr=0.02...``). A link never
+carries a model file: "a model you upload" opens asking for one. No Streamlit here beyond :mod:`app.state`.
+"""
+from __future__ import annotations
+
+from app import state
+from app.builder import ACTIVATIONS, INITS, MAX_CONV, MAX_DENSE, POOLS, Architecture, ConvBlock, DenseBlock
+from smartflow_core.optimizers import DECAY_TYPES, OPTIMIZERS
+
+MAX_FILTERS, MAX_KERNEL, MAX_STRIDE, MAX_PAD, MAX_NEURONS = 64, 28, 4, 6, 512  # the builder's widget limits
+
+
+def arch_to_text(arch: Architecture) -> str:
+    """``conv:filters,kernel,stride,padding,activation,pool,keep,init`` per convolution block, then
+    ``dense:neurons,activation,keep,init`` per hidden layer, then ``out:init``, joined by ``;``."""
+    parts = [f"conv:{b.channels},{b.kernel},{b.stride},{'same' if b.padding is None else b.padding},"
+             f"{b.activation},{b.pool},{b.dropout:g},{b.init}" for b in arch.convs]
+    parts += [f"dense:{b.neurons},{b.activation},{b.dropout:g},{b.init}" for b in arch.denses]
+    return ";".join(parts + [f"out:{arch.output_init}"])
+
+
+def arch_from_text(text: str) -> Architecture:
+    """The inverse of :func:`arch_to_text`; raises ValueError naming the part it cannot read."""
+    convs, denses, output_init = [], [], "he"
+    for part in text.split(";"):
+        kind, _, rest = part.partition(":")
+        v = rest.split(",")
+        try:
+            if kind == "conv" and len(v) == 8:
+                pad = None if v[3] == "same" else _int(v[3], 0, MAX_PAD, "padding")
+                convs.append(ConvBlock(_int(v[0], 1, MAX_FILTERS, "filters"), _int(v[1], 1, MAX_KERNEL, "kernel"),
+                                       _int(v[2], 1, MAX_STRIDE, "stride"), pad, _pick(v[4], ACTIVATIONS),
+                                       _pick(v[5], POOLS), _keep(v[6]), _pick(v[7], INITS)))
+            elif kind == "dense" and len(v) == 4:
+                denses.append(DenseBlock(_int(v[0], 1, MAX_NEURONS, "neurons"), _pick(v[1], ACTIVATIONS),
+                                         _keep(v[2]), _pick(v[3], INITS)))
+            elif kind == "out" and len(v) == 1:
+                output_init = _pick(v[0], INITS)
+            else:
+                raise ValueError("expected conv: with 8 values, dense: with 4 or out: with 1")
+        except ValueError as exc:
+            raise ValueError(f"{part!r}: {exc}") from None
+    if not 1 <= len(convs) <= MAX_CONV or len(denses) > MAX_DENSE:
+        raise ValueError(f"a network here has 1 to {MAX_CONV} convolution blocks and at most {MAX_DENSE} hidden "
+                         f"dense layers, the link has {len(convs)} and {len(denses)}")
+    return Architecture(tuple(convs), tuple(denses), output_init)
+
+
+def _int(text: str, lo: int, hi: int, name: str) -> int:
+    value = int(text)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} {value} is outside {lo}..{hi}")
+    return value
+
+
+def _keep(text: str) -> float:
+    value = float(text)
+    if not 0.05 <= value <= 1:
+        raise ValueError(f"keep probability {value} is outside 0.05..1")
+    return value
+
+
+def _pick(text: str, options) -> str:
+    if text not in options:
+        raise ValueError(f"{text!r} is not one of {', '.join(options)}")
+    return text
+
+
+def flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(f"{text!r} is not 0 or 1")
+    return text == "1"
+
+
+def show_flag(value: object) -> str:
+    return "1" if value else "0"
+
+
+F = state.UrlField
+URL_TRAIN = state.UrlSpec("train", (
+    F("src", state.TR_SOURCE, state.one_of(("build", "pretrained", "uploaded"))),
+    F("preset", state.TR_PRESET, state.one_of(("default", "chapter", "custom"))),
+    F("net", state.TR_ARCH, arch_from_text, arch_to_text),
+    F("n", state.TR_SIZE, state.int_in(1000, 60_000)), F("ep", state.TR_EPOCHS, state.int_in(1, 50)),
+    F("bs", state.TR_BATCH, state.int_in(1, 512)), F("seed", state.TR_SEED, state.int_in(1, 2 ** 32 - 1)),
+    F("opt", state.TR_OPTIMIZER, state.one_of(tuple(OPTIMIZERS))),
+    F("lr", state.TR_LR, state.float_in(0.0001, 10)), F("mom", state.TR_MOMENTUM, state.float_in(0, 0.99)),
+    F("decay", state.TR_DECAY, state.one_of(tuple(d or "none" for d in DECAY_TYPES))),
+    F("flr", state.TR_FINAL_LR, state.float_in(0.00001, 10)), F("book", state.TR_BOOK, flag, show_flag),
+    F("dtype", state.TR_DTYPE, state.one_of(("float32", "float64"))),
+    F("evals", state.TR_EVALS, state.int_in(1, 20)), F("evn", state.TR_EVAL_SIZE, state.int_in(100, 10_000))))
