@@ -117,7 +117,7 @@ class Dropout(Operation):
     normally the network's): ``random_sample(shape) <= p`` consumes the stream exactly as the book's
     ``binomial(1, p, shape)`` and gives the same mask, about three times faster.
 
-    ``fast=True`` draws the mask with :func:`fast_mask` instead: about seven times faster again, but other
+    ``fast=True`` draws the mask with :func:`fast_mask` instead: about six times faster again, but other
     numbers than the book's (for models that promise no book fidelity, such as the app's own presets).
     """
 
@@ -129,6 +129,7 @@ class Dropout(Operation):
         self.rng = rng
         self.fast = fast
         self.mask: ndarray | None = None
+        self._scale: ndarray | None = None  # the mask in the input's dtype, kept for backward
 
     def _output(self, inference: bool) -> ndarray:
         self.inference = inference
@@ -138,7 +139,7 @@ class Dropout(Operation):
             raise RuntimeError("Dropout has no random generator: give it rng= or put it in a NeuralNetwork")
         draw = fast_mask if self.fast else binomial_mask
         self.mask = draw(self.rng, self.keep_prob, self.input_.shape)
-        self._scale = self.mask.astype(self.input_.dtype)  # 0s and 1s in the input's dtype, kept for backward
+        self._scale = self.mask.astype(self.input_.dtype)
         return self.input_ * self._scale
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
@@ -159,7 +160,7 @@ def binomial_mask(rng: np.random.RandomState, p: float, shape) -> ndarray:
 
 def fast_mask(rng: np.random.RandomState, p: float, shape) -> ndarray:
     """A keep-mask (bool) from raw random bits: each unit is kept with probability ``round(p * 65536) / 65536``
-    (within 8e-6 of ``p``).
+    (within 1/65536 of ``p``).
 
     One draw from ``rng`` seeds an SFC64 stream for this mask, so the masks still follow the network's seed (and
     its re-seeding in ``fit``); 16 random bits per unit are compared with the threshold.
