@@ -35,3 +35,29 @@ def test_the_measurements_run():
     parts = bench.breakdown(np, fast_dropout=True)
     assert {"Conv2D_Op forward", "Conv2D_Op backward", "Tanh forward", "Dropout forward"} <= set(parts)
     assert (Operation.forward, Operation.backward, ParamOperation.backward) == before  # timers removed
+
+
+def _fake_run(scale: float, torch: bool) -> dict:
+    run = {"matmul float32": 80.0, "matmul float64": 40.0, "chapter step MFLOP": 240.8448,
+           "default step float32": 50 * scale, "inference batch 1": 0.5, "inference batch 1000": 300.0,
+           "digit whole": 6.0, "digit network": 3.0, "lessons": {"1D convolution": 0.05, "the book's bug": 0.4},
+           "breakdown": {"Tanh forward": 2.0, "Conv2D_Op forward": 2.5, "Flatten forward": 0.01},
+           "torch": {"version": "x", "float32": 40.0, "float32, no dropout": 25.0, "float64": 60.0} if torch else None}
+    for dt in ("float32", "float64"):
+        for label in ("correct", "correct, fast dropout", "book"):
+            run[f"chapter step {dt} {label}"] = 15.0 * scale
+        for kernel in ("forward", "input gradient", "filter gradient"):
+            run[f"conv {kernel} {dt}"] = 2.0
+    return run
+
+
+def test_the_report_reads_every_run_with_or_without_pytorch():
+    bench = _bench()
+    with_torch = bench.report({1: {**_fake_run(1, True), "loops": 900.0, "loops fast": 0.2}, 2: _fake_run(1, True)})
+    assert "| PyTorch, the same step, float32 | 40.00 ms | 40.00 ms |" in with_torch
+    assert "/ PyTorch's float32 step (≤ 0.5) | 0.38 (met) | 0.38 (met) |" in with_torch
+    assert "/ FLOP limit (≤ 3) | 4.98 (not met)" in with_torch  # 15 ms over 240.8 MFLOP at 80 GFLOP/s
+    assert "(4,500x)" in with_torch
+    alone = bench.report({1: _fake_run(2, False)})
+    assert "PyTorch" not in alone and "| 1 BLAS thread |" in alone
+    assert "Flatten forward" not in alone  # under 0.05 ms: left out of the breakdown
