@@ -76,7 +76,7 @@ def stop(page) -> None:
 
 def test_loss_chart_gains_points_while_other_controls_respond(open_page, shot):
     page = open_page("/train")
-    small_run(page, epochs=5)
+    small_run(page, epochs=50)  # long enough to be still running when Pause is clicked, however fast training is
     start(page)
     first = wait_points(page, 2)
     # another control while training: switch the view inside the network, then pick another test digit
