@@ -10,7 +10,10 @@ from app import state
 from app.builder import ACTIVATIONS, INITS, MAX_CONV, MAX_DENSE, POOLS, Architecture, ConvBlock, DenseBlock
 from smartflow_core.optimizers import DECAY_TYPES, OPTIMIZERS
 
-MAX_FILTERS, MAX_KERNEL, MAX_STRIDE, MAX_PAD, MAX_NEURONS = 64, 28, 4, 6, 512  # the builder's widget limits
+# each value's parser, within the builder's widget limits
+FILTERS, KERNEL, STRIDE = state.int_in(1, 64, "filters"), state.int_in(1, 28, "kernel"), state.int_in(1, 4, "stride")
+PAD, NEURONS, KEEP = state.int_in(0, 6, "padding"), state.int_in(1, 512, "neurons"), state.float_in(0.05, 1, "keep")
+ACTIVATION, POOL, INIT = state.one_of(ACTIVATIONS), state.one_of(POOLS), state.one_of(INITS)
 
 
 def arch_to_text(arch: Architecture) -> str:
@@ -30,15 +33,13 @@ def arch_from_text(text: str) -> Architecture:
         v = rest.split(",")
         try:
             if kind == "conv" and len(v) == 8:
-                pad = None if v[3] == "same" else _int(v[3], 0, MAX_PAD, "padding")
-                convs.append(ConvBlock(_int(v[0], 1, MAX_FILTERS, "filters"), _int(v[1], 1, MAX_KERNEL, "kernel"),
-                                       _int(v[2], 1, MAX_STRIDE, "stride"), pad, _pick(v[4], ACTIVATIONS),
-                                       _pick(v[5], POOLS), _keep(v[6]), _pick(v[7], INITS)))
+                pad = None if v[3] == "same" else PAD(v[3])
+                convs.append(ConvBlock(FILTERS(v[0]), KERNEL(v[1]), STRIDE(v[2]), pad, ACTIVATION(v[4]),
+                                       POOL(v[5]), KEEP(v[6]), INIT(v[7])))
             elif kind == "dense" and len(v) == 4:
-                denses.append(DenseBlock(_int(v[0], 1, MAX_NEURONS, "neurons"), _pick(v[1], ACTIVATIONS),
-                                         _keep(v[2]), _pick(v[3], INITS)))
+                denses.append(DenseBlock(NEURONS(v[0]), ACTIVATION(v[1]), KEEP(v[2]), INIT(v[3])))
             elif kind == "out" and len(v) == 1:
-                output_init = _pick(v[0], INITS)
+                output_init = INIT(v[0])
             else:
                 raise ValueError("expected conv: with 8 values, dense: with 4 or out: with 1")
         except ValueError as exc:
@@ -47,26 +48,6 @@ def arch_from_text(text: str) -> Architecture:
         raise ValueError(f"a network here has 1 to {MAX_CONV} convolution blocks and at most {MAX_DENSE} hidden "
                          f"dense layers, the link has {len(convs)} and {len(denses)}")
     return Architecture(tuple(convs), tuple(denses), output_init)
-
-
-def _int(text: str, lo: int, hi: int, name: str) -> int:
-    value = int(text)
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} {value} is outside {lo}..{hi}")
-    return value
-
-
-def _keep(text: str) -> float:
-    value = float(text)
-    if not 0.05 <= value <= 1:
-        raise ValueError(f"keep probability {value} is outside 0.05..1")
-    return value
-
-
-def _pick(text: str, options) -> str:
-    if text not in options:
-        raise ValueError(f"{text!r} is not one of {', '.join(options)}")
-    return text
 
 
 def flag(text: str) -> bool:

@@ -94,13 +94,22 @@ class UrlField:
     show: Callable[[object], str] = str
 
 
-def int_in(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
+def number_in(kind: type, lo, hi, name: str = "") -> Callable[[str], object]:
+    """A parser of ``kind`` (int or float) values in ``lo..hi``; its error names the value (and ``name``)."""
+    def parse(text: str):
+        value = kind(text)
         if not lo <= value <= hi:
-            raise ValueError(f"{value} is outside {lo}..{hi}")
+            raise ValueError(f"{name + ' ' if name else ''}{value} is outside {lo}..{hi}")
         return value
     return parse
+
+
+def int_in(lo: int, hi: int, name: str = "") -> Callable[[str], int]:
+    return number_in(int, lo, hi, name)
+
+
+def float_in(lo: float, hi: float, name: str = "") -> Callable[[str], float]:
+    return number_in(float, lo, hi, name)
 
 
 def one_of(options) -> Callable[[str], object]:
@@ -250,15 +259,6 @@ DEFAULTS.update({
     B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4,
     BB_EXAMPLE: "unit", BB_BATCH: 2, BB_SIZE: 3, BB_SEED: 0,
 })
-
-
-def float_in(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        value = float(text)
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is outside {lo}..{hi}")
-        return value
-    return parse
 
 
 UPSTREAM_KINDS = ("ones", "random", "loss")
