@@ -3,12 +3,12 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads: one BLAS thread per process
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import streamlit as st  # noqa: E402
+import streamlit as st
 
-from app import state  # noqa: E402
-from app.i18n import _  # noqa: E402
+from app import state
+from app.i18n import _
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 

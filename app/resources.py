@@ -1,21 +1,27 @@
-"""Cached loaders and computations: the MNIST digits, images, and the lessons' traces.
+"""What every section shares, loaded once per server process: the MNIST digits, the pretrained model, images a
+learner uploads, and models a learner uploads.
 
-``st.cache_resource`` holds the dataset (one read-only copy per process); ``st.cache_data`` the traces, keyed by
-the lesson's settings, so stepping through a lesson never recomputes what the page already has.
+``st.cache_resource`` holds the datasets and the pretrained network (one read-only copy per process: the arrays
+are flagged unwritable, and the cached network is never trained or run). A forward pass stores activations in the
+layers, so each caller works on its own deep copy (:func:`pretrained_copy`, 0.2 MB). Uploaded models are read
+with ``persist.load_model`` (never pickle) and checked to be an MNIST classifier before anything uses them.
 """
 from __future__ import annotations
 
+import copy
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from smartflow_core import trace, trace_pool
+from smartflow_core import data, persist
+from smartflow_core.nn import NeuralNetwork
+from smartflow_core.presets import INPUT_SHAPE
 
-SUBSET = Path(__file__).resolve().parents[1] / "smartflow_core" / "datasets" / "mnist_subset.npz"
+SUBSET = Path(data.__file__).resolve().parent / "datasets" / "mnist_subset.npz"
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +70,70 @@ def digits() -> Digits | None:
     return Digits(images, labels)
 
 
+# ---------------------------------------------------------------------------------------------- the labs' data
+
+
+CLASSES = 10
+
+
+@dataclass(frozen=True, eq=False)
+class Mnist:
+    """The four MNIST arrays (uint8 pixels ``(n, 784)``, uint8 labels), read-only, and where they came from."""
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    description: str
+    full: bool
+
+    def test_image(self, index: int) -> np.ndarray:
+        """Test digit ``index`` as a 28x28 picture, 0..1."""
+        return self.X_test[index].reshape(28, 28) / 255.0
+
+
+@st.cache_resource(show_spinner="Loading MNIST...")
+def mnist() -> Mnist:
+    """The full MNIST when a local copy is configured (``SMARTFLOW_MNIST_DIR``), else the bundled subset."""
+    source = data.mnist_source()
+    arrays = [np.ascontiguousarray(a) for a in data.load_mnist(source.path)]
+    for a in arrays:
+        a.setflags(write=False)
+    return Mnist(*arrays, source.description, source.kind == "full")
+
+
+@st.cache_resource(show_spinner="Loading the pretrained model...")
+def pretrained() -> tuple[NeuralNetwork, dict]:
+    """The shipped model and its metadata, shared by every session: never train it or run it (use a copy)."""
+    net, meta = persist.load_pretrained()
+    for p in net.params():
+        p.setflags(write=False)
+    return net, meta
+
+
+def pretrained_copy() -> NeuralNetwork:
+    """A private, writable copy of the pretrained network for this caller."""
+    net = copy.deepcopy(pretrained()[0])
+    for p in net.params():
+        p.setflags(write=True)
+    return net
+
+
+def read_model(raw: bytes, name: str) -> tuple[NeuralNetwork, dict]:
+    """An uploaded ``.npz`` model, checked to read MNIST images and give 10 classes; ``ModelFileError`` (a
+    ValueError with a sentence naming the file) otherwise."""
+    if not raw:
+        raise persist.ModelFileError(f"{name}: the file is empty")
+    net, meta = persist.load_model(raw, name)
+    if tuple(meta.get("input_shape", ())) != INPUT_SHAPE:
+        raise persist.ModelFileError(f"{name}: this model reads images of shape {meta.get('input_shape')}, not "
+                                     f"MNIST's {list(INPUT_SHAPE)}")
+    out = net.shapes(INPUT_SHAPE)[-1][1]
+    if out != (CLASSES,):
+        raise persist.ModelFileError(f"{name}: this model gives {out} outputs, a digit classifier gives "
+                                     f"{CLASSES} (one per digit)")
+    return net, meta
+
+
 # ---------------------------------------------------------------------------------------------- images
 
 
@@ -76,95 +146,15 @@ def _open(data: bytes) -> Image.Image:
     return ImageOps.exif_transpose(img)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
 def image_to_gray(data: bytes, size: int) -> np.ndarray:
     """Any image Pillow reads -> grayscale, the centre square resized to ``size x size``, values 0..1 (2 dp)."""
     img = ImageOps.fit(_open(data).convert("L"), (size, size), Image.Resampling.LANCZOS)
     return np.round(np.asarray(img, dtype=np.float64) / 255.0, 2)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
 def image_to_rgb(data: bytes, size: int) -> np.ndarray:
     """Any image Pillow reads -> (3, size, size) red, green and blue channels, values 0..1 (2 dp)."""
     img = ImageOps.fit(_open(data).convert("RGB"), (size, size), Image.Resampling.LANCZOS)
     return np.round(np.asarray(img, dtype=np.float64).transpose(2, 0, 1) / 255.0, 2)
-
-
-@st.cache_data(show_spinner=False)
-def sample_rgb(size: int = 16) -> np.ndarray:
-    """A small colour picture: a red square, a green disc and a blue triangle, (3, size, size) in 0..1."""
-    img = Image.new("RGB", (size * 4, size * 4), "black")
-    d, u = ImageDraw.Draw(img), size // 4
-    d.rectangle([u, u, 7 * u, 7 * u], fill=(230, 30, 30))
-    d.ellipse([9 * u, u, 15 * u, 7 * u], fill=(30, 200, 60))
-    d.polygon([(5 * u, 15 * u), (8 * u, 9 * u), (11 * u, 15 * u)], fill=(40, 70, 230))
-    small = img.resize((size, size), Image.Resampling.BOX)
-    return np.round(np.asarray(small, dtype=np.float64).transpose(2, 0, 1) / 255.0, 2)
-
-
-# ---------------------------------------------------------------------------------------------- traces
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def conv_1d(inp: tuple, kernel: tuple, pad: int | None, stride: int) -> trace.Conv1DTrace:
-    return trace.trace_conv_1d(inp, kernel, pad, stride)
-
-
-@st.cache_data(max_entries=32, show_spinner="Convolving...")
-def conv_2d(image: np.ndarray, kernel: np.ndarray, pad: int | None, stride: int) -> trace.Conv2DTrace:
-    return trace.trace_conv_2d(image, kernel, pad, stride)
-
-
-@st.cache_data(max_entries=16, show_spinner="Convolving every channel...")
-def multichannel(x: np.ndarray, filters: np.ndarray, pad: int | None, stride: int) -> trace.MultiTrace:
-    return trace.trace_multichannel(x, filters, pad, stride)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def pool(image: np.ndarray, size: int, mode: str) -> trace_pool.PoolTrace:
-    return trace_pool.trace_pool(image, size, None, mode)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def stride_vs_pool(image: np.ndarray, kernel: np.ndarray, size: int) -> trace_pool.StrideVsPool:
-    return trace_pool.stride_vs_pool(image, kernel, size)
-
-
-@st.cache_data(show_spinner=False)
-def random_input(channels: int, size: int, seed: int) -> np.ndarray:
-    """(channels, size, size) integers 0..3 from a seeded generator of its own: easy to add up by eye."""
-    return np.random.default_rng(seed).integers(0, 4, size=(channels, size, size)).astype(np.float64)
-
-
-@st.cache_data(show_spinner=False)
-def mc_filters(kind: str, in_channels: int, out_channels: int, seed: int) -> np.ndarray:
-    """Filters of the chapter's shape (in_channels, out_channels, 3, 3).
-
-    "colour": filter o favours input channel o (centre weight +1) against the others (-0.5 each), so with
-    an RGB picture filter 0 finds red, 1 green, 2 blue. "edges": the chapter's edge detector on every channel.
-    "random": integers -1..1 from a seeded generator.
-    """
-    if kind == "random":
-        return np.random.default_rng(seed).integers(-1, 2, size=(in_channels, out_channels, 3, 3)).astype(float)
-    w = np.zeros((in_channels, out_channels, 3, 3))
-    for o in range(out_channels):
-        for c in range(in_channels):
-            if kind == "edges":
-                w[c, o] = ((0, 1, 0), (1, -4, 1), (0, 1, 0))
-            else:
-                w[c, o, 1, 1] = 1.0 if c == o % in_channels else -0.5
-    return w
-
-
-@st.cache_data(show_spinner=False)
-def flatten_demo(channels: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Maps whose every cell holds the position it will take in the vector, and the vector the library's
-    ``Flatten`` operation makes of them: (channels, h, w) and (channels * h * w,)."""
-    from smartflow_core.operation import Flatten
-
-    maps = np.arange(channels * height * width, dtype=np.float64).reshape(1, channels, height, width)
-    return maps[0], Flatten().forward(maps)[0]
-
-
-def rgb_preview(x: np.ndarray, scale: int = 12) -> np.ndarray:
-    """(3, h, w) channels in 0..1 as an (h*scale, w*scale, 3) uint8 picture with crisp, enlarged pixels."""
-    img = np.clip(np.round(np.asarray(x).transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
-    return img.repeat(scale, axis=0).repeat(scale, axis=1)

@@ -1,4 +1,4 @@
-"""Every session-state key as a named constant, the defaults in one table, and the URL that shares a lesson.
+"""Every session-state key as a named constant and the defaults in one table (the links are :mod:`app.links`).
 
 Widgets take their value from their key (never also from ``value=``); :func:`init` sets the defaults once per
 session and re-asserts every key on each run, which keeps a lesson's settings when the learner visits another
@@ -8,14 +8,15 @@ prefix: ``c1_`` 1D convolution, ``c2_`` 2D convolution, ``mc_`` multichannel, ``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import streamlit as st
+
+from app.lab.builder import from_preset
+from smartflow_core.presets import PRESETS
 
 PAD_MODES = ("none", "same", "custom")
 KERNEL_PRESETS = ("edge", "horizontal", "vertical", "blur", "sharpen", "identity", "random", "custom")
 SPEEDS = (2.0, 1.0, 0.5, 0.25)  # seconds per step while playing
+UPSTREAM_KINDS = ("ones", "random", "loss")
 
 # 1D convolution
 C1_INPUT, C1_KERNEL = "c1_input", "c1_kernel"
@@ -42,7 +43,7 @@ PL_SIZE, PL_MODE, PL_PRESET = "pl_size", "pl_mode", "pl_preset"
 PL_STEP, PL_PLAY, PL_SPEED = "pl_step", "pl_play", "pl_speed"
 PL_FC, PL_FH, PL_FW = "pl_fc", "pl_fh", "pl_fw"
 
-# draw a digit. The canvas adapter (app/canvas.py) keeps its own keys under DR_CANVAS: dr_canvas_<n> for the
+# draw a digit. The canvas adapter (app/draw/canvas.py) keeps its own keys under DR_CANVAS: dr_canvas_<n> for the
 # component (n changes on Clear) and dr_canvas_pad for its strokes and image.
 DR_MODEL, DR_SOURCE, DR_THRESHOLD = "dr_model", "dr_source", "dr_threshold"
 DR_CANVAS, DR_BRUSH, DR_UPLOAD, DR_PHOTO = "dr_canvas", "dr_brush", "dr_upload", "dr_photo"
@@ -81,128 +82,9 @@ def reset(prefix: str) -> None:
             st.session_state[key] = default
 
 
-# ---------------------------------------------------------------------------------------------- shareable URL
-
-
-@dataclass(frozen=True)
-class UrlField:
-    """One query parameter bound to one state key. ``parse`` raises ValueError on a bad value."""
-
-    name: str
-    key: str
-    parse: Callable[[str], object] = str
-    show: Callable[[object], str] = str
-
-
-def number_in(kind: type, lo, hi, name: str = "") -> Callable[[str], object]:
-    """A parser of ``kind`` (int or float) values in ``lo..hi``; its error names the value (and ``name``)."""
-    def parse(text: str):
-        value = kind(text)
-        if not lo <= value <= hi:
-            raise ValueError(f"{name + ' ' if name else ''}{value} is outside {lo}..{hi}")
-        return value
-    return parse
-
-
-def int_in(lo: int, hi: int, name: str = "") -> Callable[[str], int]:
-    return number_in(int, lo, hi, name)
-
-
-def float_in(lo: float, hi: float, name: str = "") -> Callable[[str], float]:
-    return number_in(float, lo, hi, name)
-
-
-def one_of(options) -> Callable[[str], object]:
-    def parse(text: str):
-        for option in options:
-            if str(option) == text:
-                return option
-        raise ValueError(f"{text!r} is not one of {', '.join(map(str, options))}")
-    return parse
-
-
-def text_upto(n: int) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if len(text) > n:
-            raise ValueError(f"longer than {n} characters")
-        return text.replace(";", "\n")
-    return parse
-
-
-def lines(text: object) -> str:
-    """Multi-line text in a URL: rows separated by ``;``."""
-    return str(text).replace("\n", ";")
-
-
-@dataclass(frozen=True)
-class UrlSpec:
-    """A lesson's shareable settings. The URL names its lesson (``lesson=conv-1d``), so one lesson never reads
-    another's settings."""
-
-    lesson: str
-    fields: tuple[UrlField, ...]
-
-
-def read_url(spec: UrlSpec) -> list[str]:
-    """Apply the URL's settings when they are new (a shared link was opened); returns the problems found."""
-    if st.query_params.get("lesson", spec.lesson) != spec.lesson:
-        return []
-    incoming = {f.name: st.query_params[f.name] for f in spec.fields if f.name in st.query_params}
-    if not incoming or incoming == st.session_state.get(f"url_{spec.lesson}"):
-        return []
-    problems = []
-    for f in spec.fields:
-        if f.name in incoming:
-            try:
-                st.session_state[f.key] = f.parse(incoming[f.name])
-            except ValueError as exc:
-                problems.append(f"{f.name}={incoming[f.name]!r}: {exc}")
-    return problems
-
-
-def write_url(spec: UrlSpec) -> None:
-    """Put the lesson's current settings in the address bar, so the link opens the same example."""
-    values = {f.name: f.show(st.session_state[f.key]) for f in spec.fields}
-    st.session_state[f"url_{spec.lesson}"] = dict(values)
-    values = {"lesson": spec.lesson, **values}
-    if values != st.query_params.to_dict():
-        st.query_params.from_dict(values)
-
-
-def pad_fields(mode_key: str, pad_key: str, stride_key: str) -> tuple[UrlField, ...]:
-    return (UrlField("pad", mode_key, one_of(PAD_MODES)), UrlField("p", pad_key, int_in(0, 8)),
-            UrlField("s", stride_key, int_in(1, 8)))
-
-
-URL_1D = UrlSpec("conv-1d", (
-    UrlField("x", C1_INPUT, text_upto(200)), UrlField("k", C1_KERNEL, text_upto(200)),
-    *pad_fields(C1_PAD_MODE, C1_PAD, C1_STRIDE), UrlField("step", C1_STEP, int_in(1, 99))))
-URL_2D = UrlSpec("conv-2d", (
-    UrlField("src", C2_SOURCE, one_of(("mnist", "grid", "upload"))),
-    UrlField("pick", C2_PICK, one_of(("index", "label"))), UrlField("i", C2_INDEX, int_in(0, 99_999)),
-    UrlField("label", C2_LABEL, int_in(0, 9)), UrlField("nth", C2_NTH, int_in(0, 9_999)),
-    UrlField("grid", C2_GRID, text_upto(600), lines), UrlField("kp", C2_PRESET, one_of(KERNEL_PRESETS)),
-    UrlField("k", C2_KERNEL, text_upto(300), lines), UrlField("seed", C2_SEED, int_in(0, 9_999)),
-    *pad_fields(C2_PAD_MODE, C2_PAD, C2_STRIDE), UrlField("step", C2_STEP, int_in(1, 99_999))))
-URL_MC = UrlSpec("multichannel", (
-    UrlField("src", MC_SOURCE, one_of(("rgb", "random", "upload"))),
-    UrlField("cin", MC_CIN, int_in(1, 4)), UrlField("n", MC_SIZE, int_in(3, 10)),
-    UrlField("seed", MC_SEED, int_in(0, 9_999)), UrlField("cout", MC_COUT, int_in(1, 4)),
-    UrlField("f", MC_FILTERS, one_of(("colour", "edges", "random"))), UrlField("o", MC_OUT, int_in(0, 3)),
-    *pad_fields(MC_PAD_MODE, MC_PAD, MC_STRIDE), UrlField("step", MC_STEP, int_in(1, 99_999))))
-URL_POOL = UrlSpec("pooling", (
-    UrlField("src", PL_SOURCE, one_of(("mnist", "grid"))), UrlField("i", PL_INDEX, int_in(0, 99_999)),
-    UrlField("grid", PL_GRID, text_upto(600), lines), UrlField("size", PL_SIZE, int_in(2, 4)),
-    UrlField("mode", PL_MODE, one_of(("max", "avg"))), UrlField("kp", PL_PRESET, one_of(KERNEL_PRESETS[:-2])),
-    UrlField("step", PL_STEP, int_in(1, 99_999)), UrlField("fc", PL_FC, int_in(1, 4)),
-    UrlField("fh", PL_FH, int_in(1, 4)), UrlField("fw", PL_FW, int_in(1, 4))))
-
-
 # ---------------------------------------------------------------------------------------------- labs
 # train a CNN (tr_, pages/train.py) and evaluate it (ev_, pages/evaluate.py). The builder's per-block widgets are
-# keyed f"{TR_BLOCK}_<conv|dense><n>_<field>", re-asserted from TR_ARCH on every run (app/builder_ui.py).
-from app.builder import from_preset  # noqa: E402
-from smartflow_core.presets import PRESETS  # noqa: E402
+# keyed f"{TR_BLOCK}_<conv|dense><n>_<field>", re-asserted from TR_ARCH on every run (app/lab/builder_ui.py).
 
 TR_SOURCE, TR_PRESET, TR_ARCH, TR_BLOCK, TR_UPLOAD = "tr_source", "tr_preset", "tr_arch", "tr_block", "tr_upload"
 TR_SIZE, TR_EPOCHS, TR_BATCH, TR_OPTIMIZER, TR_LR = "tr_size", "tr_epochs", "tr_batch", "tr_optimizer", "tr_lr"
@@ -259,35 +141,3 @@ DEFAULTS.update({
     B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4,
     BB_EXAMPLE: "unit", BB_BATCH: 2, BB_SIZE: 3, BB_SEED: 0,
 })
-
-
-UPSTREAM_KINDS = ("ones", "random", "loss")
-
-
-def upstream_fields(kind_key: str, seed_key: str, goal_key: str | None = None) -> tuple[UrlField, ...]:
-    goal = (UrlField("t", goal_key, text_upto(200)),) if goal_key else ()
-    return (UrlField("up", kind_key, one_of(UPSTREAM_KINDS)), UrlField("g", seed_key, int_in(0, 9_999)), *goal)
-
-
-URL_PERTURB = UrlSpec("perturb", (
-    UrlField("x", BP_INPUT, text_upto(200)), UrlField("k", BP_KERNEL, text_upto(200)),
-    UrlField("what", BP_WHAT, one_of(("input", "kernel"))), UrlField("i", BP_INDEX, int_in(0, 15)),
-    UrlField("d", BP_DELTA, float_in(-1000, 1000)), *upstream_fields(BP_UP, BP_SEED, BP_GOAL)))
-URL_GRAD_1D = UrlSpec("grad-1d", (
-    UrlField("x", BI_INPUT, text_upto(200)), UrlField("k", BI_KERNEL, text_upto(200)),
-    *upstream_fields(BI_UP, BI_SEED, BI_GOAL), UrlField("step", BI_STEP, int_in(1, 999))))
-URL_FILTER_1D = UrlSpec("filter-grad-1d", (
-    UrlField("x", BF_INPUT, text_upto(400), lines), UrlField("k", BF_KERNEL, text_upto(200)),
-    UrlField("w", BF_WEIGHT, int_in(0, 15)), *upstream_fields(BF_UP, BF_SEED, BF_GOAL),
-    UrlField("step", BF_STEP, int_in(1, 999))))
-URL_GRAD_2D = UrlSpec("grad-2d", (
-    UrlField("b", B2_BATCH, int_in(1, 2)), UrlField("cin", B2_CIN, int_in(1, 2)),
-    UrlField("cout", B2_COUT, int_in(1, 2)), UrlField("n", B2_SIZE, int_in(3, 6)), UrlField("ks", B2_K, int_in(1, 5)),
-    UrlField("seed", B2_SEED, int_in(0, 9_999)),
-    *pad_fields(B2_PAD_MODE, B2_PAD, B2_STRIDE), *upstream_fields(B2_UP, B2_USEED),
-    UrlField("xb", B2_XB, int_in(0, 1)), UrlField("xc", B2_XC, int_in(0, 1)), UrlField("xr", B2_XR, int_in(0, 6)),
-    UrlField("xw", B2_XW, int_in(0, 6)), UrlField("wc", B2_WC, int_in(0, 1)), UrlField("wo", B2_WO, int_in(0, 1)),
-    UrlField("wi", B2_WI, int_in(0, 4)), UrlField("wj", B2_WJ, int_in(0, 4)), UrlField("h", B2_H, int_in(1, 10))))
-URL_BOOK = UrlSpec("book-bug", (
-    UrlField("ex", BB_EXAMPLE, one_of(("unit", "random"))), UrlField("b", BB_BATCH, int_in(1, 2)),
-    UrlField("n", BB_SIZE, int_in(3, 6)), UrlField("seed", BB_SEED, int_in(0, 9_999))))

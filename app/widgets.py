@@ -5,7 +5,7 @@ learner types is parsed here; a bad value comes back as a ``ValueError`` whose m
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -214,21 +214,36 @@ def mnist_digit(pick_key: str | None, index_key: str, label_key: str | None = No
     return data.image(index), _("MNIST digit #{} (label {})").format(index, int(data.labels[index]))
 
 
-def uploaded_image(upload_key: str, store_key: str, convert: Callable[[bytes], np.ndarray]) -> np.ndarray | None:
-    """An uploaded file converted by ``convert``; the last good one is kept so it survives a page change."""
-    file = st.file_uploader(_("Upload an image"), key=upload_key,
-                            help=_("Any picture Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...). It is "
-                                   "cropped to a square and scaled down; nothing is stored on the server."))
-    if file is not None:
+def upload(label: str, upload_key: str, store_key: str, read: Callable[[bytes, str], object], *, help: str,
+           types: list[str] | None = None) -> tuple[str, object] | None:
+    """A file uploader whose last usable file is kept under ``store_key`` for the session, so it survives a page
+    change; returns ``(file name, what read made of it)`` or None.
+
+    ``read(data, name)`` checks the bytes once, when a new file arrives, and raises ``ValueError`` with a sentence
+    when the file cannot be used; the sentence is shown, and the file kept before stays in use."""
+    file = st.file_uploader(label, type=types, key=upload_key, help=help)
+    kept = st.session_state.get(store_key)
+    if file is not None and (kept is None or kept[:2] != (file.name, file.size)):
         try:
-            st.session_state[store_key] = (file.name, convert(file.getvalue()))
+            value = read(file.getvalue(), file.name)
         except ValueError as exc:
-            st.error(_("Cannot use “{}”: {}.").format(file.name, exc))
+            why = str(exc).removeprefix(f"{file.name}: ")
+            st.error(_("Cannot use “{}”: {}.").format(file.name, why.rstrip(".")))
             return None
-    if st.session_state[store_key] is None:
+        kept = st.session_state[store_key] = (file.name, file.size, value)
+    if kept is None:
+        return None
+    if file is None:
+        st.caption(_("Using “{}”, uploaded earlier.").format(kept[0]))
+    return kept[0], kept[2]
+
+
+def uploaded_image(upload_key: str, store_key: str, convert: Callable[[bytes], np.ndarray]) -> np.ndarray | None:
+    """An uploaded picture, converted by ``convert`` (which also checks it) with the lesson's current settings."""
+    got = upload(_("Upload an image"), upload_key, store_key, lambda data, name: (convert(data), data)[1],
+                 help=_("Any picture Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...). It is cropped to a "
+                        "square and scaled down; nothing is stored on the server."))
+    if got is None:
         st.info(_("Upload an image to convolve it."))
         return None
-    name, image = st.session_state[store_key]
-    if file is None:
-        st.caption(_("Using “{}”, uploaded earlier.").format(name))
-    return image
+    return convert(got[1])

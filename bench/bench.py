@@ -73,16 +73,15 @@ def _step(np, preset: str, dtype, book: bool = False, fast_dropout: bool = False
     from smartflow_core.optimizers import SGDMomentum
     from smartflow_core.persist import build_model
     from smartflow_core.presets import PRESETS
-    from smartflow_core.trainer import Trainer
     p = PRESETS[preset]
     X, y = _chapter_data(np, dtype, p.batch_size)
     with book_mode(book):
         net = build_model({**p.config(), "fast_dropout": fast_dropout})
-    optim = Trainer(net, SGDMomentum(0.1, momentum=0.9)).optim
+    optim = SGDMomentum(0.1, momentum=0.9)
 
     def step():
         net.train_batch(X, y)
-        optim.step()
+        optim.step(net.params(), net.param_grads())
     return step, net, X
 
 
@@ -189,9 +188,9 @@ def drawn_digit(np) -> tuple[float, float]:
 
     from smartflow_core import insight
     from smartflow_core.digits import prepare
-    from smartflow_core.persist import load_model
+    from smartflow_core.persist import load_pretrained
     from smartflow_core.util import softmax
-    net, _meta = load_model(ROOT / "smartflow_core" / "models" / "pretrained.npz")
+    net, _meta = load_pretrained()
     ink = np.asarray(Image.fromarray(_test_digit(np)).resize((200, 200), Image.BILINEAR))
     canvas = np.zeros((280, 280, 4), np.uint8)  # black strokes on a transparent canvas, as the page sends
     canvas[40:240, 40:240, 3] = ink
@@ -206,9 +205,9 @@ def drawn_digit(np) -> tuple[float, float]:
 
 def lesson_steps(np) -> dict[str, float]:
     """Each lesson's computation for its default settings (what a learner's change recomputes)."""
-    from smartflow_core import trace, trace_pool
-    from smartflow_core import trace_backward as tb
-    from smartflow_core import trace_backward_2d as tb2
+    from smartflow_core import trace
+    from smartflow_core.trace import backward as tb
+    from smartflow_core.trace import backward_2d as tb2
     digit = _test_digit(np) / 255.0
     edge = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], float)
     blur = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], float) / 16
@@ -227,8 +226,8 @@ def lesson_steps(np) -> dict[str, float]:
         "1D convolution": lambda: trace.trace_conv_1d((1, 2, 3, 4, 5), (1, 1, 1), None, 1),
         "2D convolution (28x28 digit)": lambda: trace.trace_conv_2d(digit, edge, None, 1),
         "multichannel": lambda: trace.trace_multichannel(mc_x, mc_w, None, 1),
-        "pooling and stride": lambda: (trace_pool.trace_pool(digit, 2, None, "max"),
-                                       trace_pool.stride_vs_pool(digit, blur, 2)),
+        "pooling and stride": lambda: (trace.trace_pool(digit, 2, None, "max"),
+                                       trace.stride_vs_pool(digit, blur, 2)),
         "perturbation": lambda: tb.perturb_1d((1, 2, 3, 4, 5), (1, 1, 1), "input", 4, 1.0, tb.Upstream()),
         "1D input gradient": lambda: tb.trace_input_grad_1d((1, 2, 3, 4, 5), (1, 2, 3)),
         "1D filter gradient": lambda: tb.trace_param_grad_1d(((0, 1, 2, 3, 4, 5, 6), (1, 2, 3, 4, 5, 6, 7)),
@@ -310,11 +309,11 @@ def worker(threads: int, with_epoch: bool, with_loops: bool) -> dict:
             r[f"conv {kernel} {np.dtype(dt).name}"] = ms
     step, net, X = _step(np, "default", np.float32, fast_dropout=True)
     r["default step float32"] = median_ms(step)
-    from smartflow_core.persist import load_model
-    pretrained, _meta = load_model(ROOT / "smartflow_core" / "models" / "pretrained.npz")
+    from smartflow_core.persist import load_pretrained
+    pretrained, _meta = load_pretrained()
     for b in (1, 1000):
         x = np.random.default_rng(0).normal(size=(b, 1, 28, 28)).astype(np.float32)
-        r[f"inference batch {b}"] = median_ms(lambda: pretrained.forward(x, inference=True),
+        r[f"inference batch {b}"] = median_ms(lambda x=x: pretrained.forward(x, inference=True),
                                               *((5, 1) if b > 1 else (15, 3)))
     r["digit whole"], r["digit network"] = drawn_digit(np)
     r["lessons"] = lesson_steps(np)

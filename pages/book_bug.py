@@ -1,10 +1,11 @@
 """Backward pass, lesson 5: the book's fast convolution gradients, their two bugs, and why training still worked."""
 import streamlit as st
 
-from app import backward, charts, state
-from app import backward_charts as bc
+from app import charts, links, state
 from app.i18n import _
-from smartflow_core.trace_backward_2d import CHAPTER_LOG
+from app.lessons import backward
+from app.lessons import backward_charts as bc
+from smartflow_core.trace import CHAPTER_LOG
 
 COSINE_SIZES = (1, 2, 4, 8, 16, 60)
 
@@ -14,7 +15,7 @@ st.markdown(_(
     "**filter gradient** multiplied rows belonging to different examples, which is right only for a batch of one; "
     "its **input gradient** used the kernel without turning it by 180°. Below, on a batch of two, each is set "
     "beside the true gradient and central differences; then why the chapter's network learned anyway."))
-for problem in state.read_url(state.URL_BOOK):
+for problem in links.read_url(links.URL_BOOK):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
@@ -28,7 +29,7 @@ size = c3.number_input(_("Size"), 3, 6, step=1, key=state.BB_SIZE, disabled=exam
                        help=_("Height and width of the random input."))
 seed = c4.number_input(_("Seed"), 0, 9_999, step=1, key=state.BB_SEED, disabled=example != "random",
                        help=_("Seed of the random integers."))
-state.write_url(state.URL_BOOK)
+links.write_url(links.URL_BOOK)
 cmp = backward.book(example, batch, size, seed)
 err = cmp.errors()
 

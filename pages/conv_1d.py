@@ -1,8 +1,9 @@
 """Lesson 1: 1D convolution, padding and stride, one output cell at a time."""
 import streamlit as st
 
-from app import charts, explain, resources, state, widgets
+from app import charts, links, state, widgets
 from app.i18n import _
+from app.lessons import explain, traces
 
 st.title(_("1D convolution"))
 st.markdown(_(
@@ -10,7 +11,7 @@ st.markdown(_(
     "the input cells under it and adds the products: that sum is one **output** cell. Step through the "
     "chapter's example, `conv_1d([1, 2, 3, 4, 5], [1, 1, 1])`, then change the numbers, the padding and the "
     "stride and watch the output size follow the formula."))
-for problem in state.read_url(state.URL_1D):
+for problem in links.read_url(links.URL_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 c1, c2 = st.columns(2)
@@ -24,9 +25,9 @@ pad, stride = widgets.padding_stride(state.C1_PAD_MODE, state.C1_PAD, state.C1_S
 try:
     inp = widgets.parse_values(inp_text, _("input"))
     kernel = widgets.parse_values(ker_text, _("kernel"))
-    tr = resources.conv_1d(inp, kernel, pad, stride)
+    tr = traces.conv_1d(inp, kernel, pad, stride)
 except ValueError as exc:
-    state.write_url(state.URL_1D)
+    links.write_url(links.URL_1D)
     st.error(_("These settings cannot be convolved: {}.").format(exc))
     st.stop()
 
@@ -69,4 +70,4 @@ def show_step(i: int) -> None:
 
 st.subheader(_("Step through"))
 widgets.stepper(len(tr.steps), state.C1_STEP, state.C1_PLAY, state.C1_SPEED, show_step,
-                on_step=lambda: state.write_url(state.URL_1D))
+                on_step=lambda: links.write_url(links.URL_1D))

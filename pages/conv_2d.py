@@ -3,8 +3,9 @@ from functools import partial
 
 import streamlit as st
 
-from app import charts, explain, resources, state, widgets
+from app import charts, links, resources, state, widgets
 from app.i18n import _
+from app.lessons import explain, traces
 
 FOUND = {
     "edge": _("The chapter's edge detector compares each pixel with its four neighbours: 0 where the image is "
@@ -30,7 +31,7 @@ st.markdown(_(
     "one it multiplies the k×k **patch** under it by the weights and adds the products into one cell of the "
     "**feature map**. The map is bright wherever the patch looks like the kernel: the chapter's "
     "[[0,1,0],[1,-4,1],[0,1,0]] finds edges."))
-for problem in state.read_url(state.URL_2D):
+for problem in links.read_url(links.URL_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 left, right = st.columns(2)
@@ -62,12 +63,12 @@ with right:
         kernel = None
         st.error(_("The kernel cannot be read: {}.").format(exc))
 pad, stride = widgets.padding_stride(state.C2_PAD_MODE, state.C2_PAD, state.C2_STRIDE)
-state.write_url(state.URL_2D)
+links.write_url(links.URL_2D)
 if picked is None or kernel is None:
     st.stop()
 image, caption = picked
 try:
-    tr = resources.conv_2d(image, kernel, pad, stride)
+    tr = traces.conv_2d(image, kernel, pad, stride)
 except ValueError as exc:
     st.error(_("These settings cannot be convolved: {}.").format(exc))
     st.stop()
@@ -100,9 +101,10 @@ def show_step(i: int) -> None:
               help=_("The sum of the products: this cell of the feature map."))
     d2.markdown(explain.grid_sum_line(s, f"out[{s.row}, {s.col}]"))
 
+
 st.subheader(_("Step through"))
 widgets.stepper(tr.n_steps, state.C2_STEP, state.C2_PLAY, state.C2_SPEED, show_step,
-                on_step=lambda: state.write_url(state.URL_2D))
+                on_step=lambda: links.write_url(links.URL_2D))
 
 st.subheader(_("What the detector found"))
 top, bottom = tr.strongest()

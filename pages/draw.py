@@ -1,8 +1,9 @@
 """Lab: draw a digit or upload a photo of one, prepare it as MNIST's digits were, and see what the network answers."""
 import streamlit as st
 
-from app import canvas, drawing, state
-from app import drawing_charts as charts
+from app import state
+from app.draw import canvas, charts
+from app.draw import reading as drawing
 from app.i18n import _
 from smartflow_core.digits import DigitImageError, Steps
 

@@ -1,14 +1,15 @@
 """Lab: evaluate a model on the whole test set, see where it errs, and look inside it for one digit."""
 import streamlit as st
 
-from app import eval_ui, lab_data
+from app import resources
 from app.i18n import _
+from app.lab import eval_ui
 
 st.title(_("Evaluate and look inside"))
 st.markdown(_(
     "A model's accuracy is measured on test digits it never trained on. The confusion matrix shows which digits "
     "it mixes up; open a cell to see the digits behind it, then pick one to follow it through every layer."))
-data = lab_data.mnist()
+data = resources.mnist()
 st.caption(_("Test set: all {:,} test digits of the {}.").format(len(data.y_test), data.description))
 
 result = eval_ui.model()

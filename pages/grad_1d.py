@@ -1,9 +1,10 @@
 """Backward pass, lesson 2: the input gradient of a 1D convolution, the chapter's index formula step by step."""
 import streamlit as st
 
-from app import backward, charts, state, widgets
-from app import backward_charts as bc
+from app import charts, links, state, widgets
 from app.i18n import _
+from app.lessons import backward
+from app.lessons import backward_charts as bc
 
 st.title(_("The input gradient in 1D"))
 st.markdown(_(
@@ -12,7 +13,7 @@ st.markdown(_(
     "`input_grad[o] += output_pad[o + param_len - p - 1] * param[p]`: while `p` walks forwards through the "
     "kernel, the index into the padded output gradient walks backwards. That is the same as sliding the "
     "**flipped** kernel over the padded output gradient: the input gradient is a convolution too."))
-for problem in state.read_url(state.URL_GRAD_1D):
+for problem in links.read_url(links.URL_GRAD_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 c1, c2 = st.columns(2)
@@ -27,7 +28,7 @@ try:
     inp, kernel = widgets.parse_values(inp_text, _("input")), widgets.parse_values(ker_text, _("kernel"))
     tr = backward.input_grad_1d(inp, kernel, up)
 except ValueError as exc:
-    state.write_url(state.URL_GRAD_1D)
+    links.write_url(links.URL_GRAD_1D)
     st.error(_("These settings cannot be used: {}.").format(exc))
     st.stop()
 k = len(tr.kernel)
@@ -52,7 +53,7 @@ def show_step(i: int) -> None:
 
 st.subheader(_("Step through the chapter's loop"))
 widgets.stepper(len(tr.terms), state.BI_STEP, state.BI_PLAY, state.BI_SPEED, show_step, what=_("term"),
-                on_step=lambda: state.write_url(state.URL_GRAD_1D))
+                on_step=lambda: links.write_url(links.URL_GRAD_1D))
 
 st.subheader(_("The same numbers as a convolution"))
 a, b = st.columns([1, 2])

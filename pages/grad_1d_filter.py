@@ -1,9 +1,10 @@
 """Backward pass, lesson 3: the filter gradient of a 1D convolution, and how a batch sums into each weight."""
 import streamlit as st
 
-from app import backward, charts, state, widgets
-from app import backward_charts as bc
+from app import charts, links, state, widgets
 from app.i18n import _
+from app.lessons import backward
+from app.lessons import backward_charts as bc
 
 st.title(_("The filter gradient in 1D, and a batch"))
 st.markdown(_(
@@ -11,7 +12,7 @@ st.markdown(_(
     "cell, the input cell the weight met there times that output's gradient: `param_grad[p] += input_pad[o + p] * "
     "output_grad[o]`. Here both indices move the same way, so the output gradient simply slides along the padded "
     "input. With a batch the same weight meets every observation, and all their terms add into one number."))
-for problem in state.read_url(state.URL_FILTER_1D):
+for problem in links.read_url(links.URL_FILTER_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 c1, c2 = st.columns(2)
@@ -27,7 +28,7 @@ try:
     kernel = widgets.parse_values(ker_text, _("kernel"))
     tr = backward.param_grad_1d(tuple(map(tuple, rows.tolist())), kernel, up)
 except ValueError as exc:
-    state.write_url(state.URL_FILTER_1D)
+    links.write_url(links.URL_FILTER_1D)
     st.error(_("These settings cannot be used: {}.").format(exc))
     st.stop()
 st.session_state[state.BF_WEIGHT] = min(int(st.session_state[state.BF_WEIGHT]), len(kernel) - 1)
@@ -54,7 +55,7 @@ def show_step(i: int) -> None:
 
 st.subheader(_("Step through the terms of w[{}]").format(p))
 widgets.stepper(len(terms), state.BF_STEP, state.BF_PLAY, state.BF_SPEED, show_step, what=_("term"),
-                on_step=lambda: state.write_url(state.URL_FILTER_1D))
+                on_step=lambda: links.write_url(links.URL_FILTER_1D))
 
 st.subheader(_("The batch adds up"))
 names = [f"w[{i}]" for i in range(len(kernel))]

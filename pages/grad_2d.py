@@ -1,8 +1,9 @@
 """Backward pass, lesson 4: 2D and multichannel gradients, stride and padding, and a numerical check."""
 import streamlit as st
 
-from app import backward, backward_2d, state, widgets
+from app import links, state, widgets
 from app.i18n import _
+from app.lessons import backward, backward_2d
 
 st.title(_("2D and multichannel gradients"))
 st.markdown(_(
@@ -10,7 +11,7 @@ st.markdown(_(
     "and slide the kernel turned by 180° over it, adding over the output channels. **dL/dW** is the padded input "
     "correlated with the output gradient, added over the batch. A stride spreads the output gradient out "
     "(dilation) and padding is cut off again at the end (a crop). Central differences check any cell."))
-for problem in state.read_url(state.URL_GRAD_2D):
+for problem in links.read_url(links.URL_GRAD_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 c = st.columns(6)
@@ -30,7 +31,7 @@ x, w = backward.problem_2d(batch, cin, cout, size, k, seed)
 try:
     tr = backward.grad_2d(x, w, pad, stride, up)
 except ValueError as exc:
-    state.write_url(state.URL_GRAD_2D)
+    links.write_url(links.URL_GRAD_2D)
     st.error(_("These settings cannot be convolved: {}.").format(exc))
     st.stop()
 with st.expander(_("The example: every input, filter and output gradient")):
@@ -67,7 +68,7 @@ st.subheader(_("Check with central differences"))
 h = st.select_slider(_("Step h"), backward.H_EXPONENTS, key=state.B2_H, format_func=backward.h_label,
                      help=_("Nudge the element by +h and −h, recompute the loss, divide the difference by 2h. Too "
                             "big a step bends with the loss; too small drowns in rounding errors."))
-state.write_url(state.URL_GRAD_2D)
+links.write_url(links.URL_GRAD_2D)
 checks = [
     (f"dL/dx[{xb}, {xc}, {xr}, {xw}]", backward.grad_check(x, w, "input", (xb, xc, xr, xw),
                                                           float(tr.input_grad[xb, xc, xr, xw]), 10.0 ** -h, pad,

@@ -54,6 +54,7 @@ st.markdown(_(
     "shows how the gradient flows back through a convolution; the labs train a CNN on MNIST, look inside it "
     "and let it read a digit you draw."))
 
+
 def card(script: str | None, title: str, icon: str, blurb: str) -> None:
     with st.container(border=True):
         try:

@@ -3,8 +3,9 @@ from functools import partial
 
 import streamlit as st
 
-from app import charts, explain, resources, state, widgets
+from app import charts, links, resources, state, widgets
 from app.i18n import _
+from app.lessons import explain, traces
 
 RGB = (_("red"), _("green"), _("blue"))
 
@@ -14,7 +15,7 @@ st.markdown(_(
     "filter. Each output map gets its own kernel **for every input channel**: it convolves each channel with "
     "its kernel and **adds the channel results** into one map. So C_in input channels and C_out output maps "
     "need C_in × C_out kernels, the chapter's filter array of shape [in_channels, out_channels, fh, fw]."))
-for problem in state.read_url(state.URL_MC):
+for problem in links.read_url(links.URL_MC):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 left, right = st.columns(2)
@@ -29,9 +30,9 @@ with left:
                              help=_("C_in: how many channels the input has."))
         size = b.number_input(_("Size"), 3, 10, step=1, key=state.MC_SIZE,
                               help=_("Height and width of each input channel."))
-        x = resources.random_input(cin, size, st.session_state[state.MC_SEED])
+        x = traces.random_input(cin, size, st.session_state[state.MC_SEED])
     elif source == "rgb":
-        x = resources.sample_rgb(16)
+        x = traces.sample_rgb(16)
     else:
         x = widgets.uploaded_image(state.MC_UPLOAD, state.MC_UPLOADED, partial(resources.image_to_rgb, size=16))
 with right:
@@ -46,12 +47,12 @@ with right:
     seed = c.number_input(_("Seed"), 0, 9_999, step=1, key=state.MC_SEED,
                           help=_("Seed of the random numbers and random filters: same seed, same numbers."))
 pad, stride = widgets.padding_stride(state.MC_PAD_MODE, state.MC_PAD, state.MC_STRIDE)
-state.write_url(state.URL_MC)
+links.write_url(links.URL_MC)
 if x is None:
     st.stop()
-filters = resources.mc_filters(kind, x.shape[0], cout, seed)
+filters = traces.mc_filters(kind, x.shape[0], cout, seed)
 try:
-    tr = resources.multichannel(x[None], filters, pad, stride)
+    tr = traces.multichannel(x[None], filters, pad, stride)
 except ValueError as exc:
     st.error(_("These settings cannot be convolved: {}.").format(exc))
     st.stop()
@@ -66,7 +67,7 @@ shapes.markdown(_(
     "- parameters: {} × {} × 3 × 3 = **{}** weights (the chapter's Conv2D has no bias)").format(
         cin, *x.shape[1:], cin, cout, cout, oh, ow, cin, cout, tr.param_count))
 if source != "random":
-    preview.image(resources.rgb_preview(x), caption=_("the picture: its red, green and blue channels below"),
+    preview.image(traces.rgb_preview(x), caption=_("the picture: its red, green and blue channels below"),
                   width=144)
 st.session_state[state.MC_OUT] = min(st.session_state[state.MC_OUT], cout - 1)
 o = st.selectbox(_("Output map to build"), range(cout), key=state.MC_OUT,
@@ -108,7 +109,7 @@ def show_step(i: int) -> None:
 
 st.subheader(_("Step through"))
 widgets.stepper(oh * ow, state.MC_STEP, state.MC_PLAY, state.MC_SPEED, show_step,
-                on_step=lambda: state.write_url(state.URL_MC))
+                on_step=lambda: links.write_url(links.URL_MC))
 
 st.subheader(_("All {} output maps").format(cout))
 for m, col in enumerate(st.columns(max(cout, 3))[:cout]):

@@ -1,9 +1,10 @@
 """Backward pass, lesson 1: the perturbation experiment. Nudge one number, watch the loss, meet the gradient."""
 import streamlit as st
 
-from app import backward, charts, state, widgets
-from app import backward_charts as bc
+from app import charts, links, state, widgets
 from app.i18n import _
+from app.lessons import backward
+from app.lessons import backward_charts as bc
 
 st.title(_("Nudge and watch: what a gradient is"))
 st.markdown(_(
@@ -12,7 +13,7 @@ st.markdown(_(
     "`conv_1d_sum([1, 2, 3, 4, 5], [1, 1, 1])` is 39; make the fifth input 6 and it becomes 41, so that input's "
     "gradient is 2. Make the first weight 2 instead and the sum becomes 49: a gradient of 10. Nudge any element "
     "by any amount and compare the change with the gradient the backward formulas give."))
-for problem in state.read_url(state.URL_PERTURB):
+for problem in links.read_url(links.URL_PERTURB):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 c1, c2 = st.columns(2)
@@ -24,7 +25,7 @@ ker_text = c2.text_input(_("Kernel values"), key=state.BP_KERNEL,
 try:
     inp, kernel = widgets.parse_values(inp_text, _("input")), widgets.parse_values(ker_text, _("kernel"))
 except ValueError as exc:
-    state.write_url(state.URL_PERTURB)
+    links.write_url(links.URL_PERTURB)
     st.error(_("These values cannot be read: {}.").format(exc))
     st.stop()
 
@@ -41,12 +42,12 @@ delta = c.number_input(_("Nudge by"), -100.0, 100.0, step=0.5, key=state.BP_DELT
                        help=_("How much to add to that element. The chapter adds 1; try 0.1 and 0.01 with a loss."))
 try:
     up = backward.upstream_controls(state.BP_UP, state.BP_SEED, state.BP_GOAL)
-    state.write_url(state.URL_PERTURB)
+    links.write_url(links.URL_PERTURB)
     if delta == 0:
         raise ValueError(_("a nudge of 0 changes nothing: choose another amount"))
     p = backward.perturb(inp, kernel, what, index, float(delta), up)
 except ValueError as exc:
-    state.write_url(state.URL_PERTURB)
+    links.write_url(links.URL_PERTURB)
     st.error(_("Cannot run the experiment: {}.").format(exc))
     st.stop()
 

@@ -1,9 +1,10 @@
 """Lesson 4: stride, max and average pooling, and the Flatten that feeds a Dense layer."""
 import streamlit as st
 
-from app import charts, explain, resources, state, widgets
+from app import charts, links, state, widgets
 from app.i18n import _
-from smartflow_core.trace_pool import FlattenShapes
+from app.lessons import explain, traces
+from smartflow_core.trace import FlattenShapes
 
 st.title(_("Stride, pooling and flatten"))
 st.markdown(_(
@@ -11,7 +12,7 @@ st.markdown(_(
     "(max pooling) or its mean (average pooling); a **stride** of 2 makes the convolution itself skip every "
     "other position. Both halve the height and width, but they keep different amounts of the input. At the end, "
     "**Flatten** lays the maps out as one vector for a Dense layer."))
-for problem in state.read_url(state.URL_POOL):
+for problem in links.read_url(links.URL_POOL):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
 left, right = st.columns(2)
@@ -34,12 +35,12 @@ with right:
     mode = st.radio(_("Pooling"), ("max", "avg"), key=state.PL_MODE, horizontal=True,
                     format_func={"max": _("max"), "avg": _("average")}.get,
                     help=_("Keep the largest value of each window, or the mean of its values."))
-state.write_url(state.URL_POOL)
+links.write_url(links.URL_POOL)
 if picked is None:
     st.stop()
 image, caption = picked
 try:
-    pool = resources.pool(image, size, mode)
+    pool = traces.pool(image, size, mode)
 except ValueError as exc:
     st.error(_("Cannot pool this input: {}.").format(exc))
     st.stop()
@@ -64,13 +65,13 @@ def show_step(i: int) -> None:
 
 st.subheader(_("Pooling, step by step"))
 widgets.stepper(pool.n_steps, state.PL_STEP, state.PL_PLAY, state.PL_SPEED, show_step, what=_("window"),
-                on_step=lambda: state.write_url(state.URL_POOL))
+                on_step=lambda: links.write_url(links.URL_POOL))
 
 st.subheader(_("Stride {} or pooling {}?").format(size, size))
 kp = st.selectbox(_("Kernel for the strided convolution"), state.KERNEL_PRESETS[:-2], key=state.PL_PRESET,
                   format_func=lambda k: _(widgets.KERNEL_LABELS[k]),
                   help=_("The 3×3 kernel slid with stride {}.").format(size))
-cmp = resources.stride_vs_pool(image, widgets.preset_kernel(kp, 0), size)
+cmp = traces.stride_vs_pool(image, widgets.preset_kernel(kp, 0), size)
 a, b = st.columns(2)
 a.plotly_chart(charts.grid(cmp.conv.output, title=_("Convolution, stride {}: {}×{}").format(
     size, cmp.conv.rows.size, cmp.conv.cols.size)), key="pl_conv")
@@ -92,7 +93,7 @@ c1, c2, c3 = st.columns(3)
 fc = c1.number_input(_("Channels"), 1, 4, step=1, key=state.PL_FC, help=_("How many feature maps to flatten."))
 fh = c2.number_input(_("Height"), 1, 4, step=1, key=state.PL_FH, help=_("Height of each map."))
 fw = c3.number_input(_("Width"), 1, 4, step=1, key=state.PL_FW, help=_("Width of each map."))
-maps, vector = resources.flatten_demo(fc, fh, fw)
+maps, vector = traces.flatten_demo(fc, fh, fw)
 shape = FlattenShapes(1, fc, fh, fw)
 st.markdown(_("Each cell shows the position it takes in the vector: cell (c, i, j) goes to c·h·w + i·w + j. "
               "Shape `[batch, channels, h, w]` = `[1, {}, {}, {}]` → `[batch, channels·h·w]` = `[1, {}]`.").format(

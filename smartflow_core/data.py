@@ -21,13 +21,23 @@ from pathlib import Path
 import numpy as np
 from numpy import ndarray
 
-from smartflow_core.download import (  # noqa: F401  (re-exported)
-    MNIST_MIRRORS, MnistDownloadError, Progress, ProgressBar, download_file,
+from smartflow_core.download import (
+    MNIST_MIRRORS,
+    MnistDownloadError,
+    Progress,
+    ProgressBar,
+    download_file,
 )
-from smartflow_core.idx import (  # noqa: F401  (re-exported)
-    PIXELS, MnistFormatError, find_idx_file, read_idx_count, read_idx_images, read_idx_labels, read_mnist_idx,
+from smartflow_core.idx import (
+    PIXELS,
+    MnistFormatError,
+    find_idx_file,
+    read_idx_count,
+    read_idx_images,
+    read_idx_labels,
+    read_mnist_idx,
 )
-from smartflow_core.util import logger
+from smartflow_core.log import logger
 
 #: The four files, in the order the chapter's log lists them.
 MNIST_FILES = (

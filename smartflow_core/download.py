@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from smartflow_core.util import logger
+from smartflow_core.log import logger
 
 Progress = Callable[[str, int, "int | None"], None]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from numpy import ndarray
 
-from smartflow_core.util import logger
+from smartflow_core.log import logger
 
 
 def _int_labels(labels: ndarray) -> ndarray:

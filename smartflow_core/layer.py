@@ -10,8 +10,16 @@ from numpy import ndarray
 
 from smartflow_core.book import is_book_mode
 from smartflow_core.conv import Conv2D_Op, Conv2DOperation, conv_geometry
-from smartflow_core.operation import (ACTIVATIONS, BiasAdd, Dropout, Flatten, Linear, Operation, ParamOperation,
-                                      WeightMultiply)
+from smartflow_core.operation import (
+    ACTIVATIONS,
+    BiasAdd,
+    Dropout,
+    Flatten,
+    Linear,
+    Operation,
+    ParamOperation,
+    WeightMultiply,
+)
 from smartflow_core.pooling import Pool2D, pool_geometry
 from smartflow_core.util import assert_same_shape
 

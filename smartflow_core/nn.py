@@ -1,7 +1,7 @@
 """The network: layers in order, a loss, and one random generator shared by every layer."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from numpy import ndarray

@@ -1,5 +1,7 @@
-"""Optimizers: update every parameter of ``self.net`` in place from its gradient, with optional decay."""
+"""Optimizers: update the parameters they are given in place from their gradients, with optional decay."""
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 from numpy import ndarray
@@ -9,7 +11,8 @@ DECAY_TYPES = (None, "linear", "exponential")
 
 class Optimizer:
     """Learning rate ``lr`` decaying to ``final_lr`` over the epochs of a ``fit`` (``decay_type`` linear or
-    exponential; the Trainer calls ``_setup_decay`` and ``_decay_lr``). ``net`` is set by the Trainer."""
+    exponential; the Trainer calls ``_setup_decay`` and ``_decay_lr``). :meth:`step` receives the parameters to
+    update and their gradients, in the same order at every step: ``optim.step(net.params(), net.param_grads())``."""
 
     def __init__(self, lr: float = 0.01, final_lr: float = 0, decay_type: str | None = None) -> None:
         if lr <= 0:
@@ -18,7 +21,6 @@ class Optimizer:
             raise ValueError(f"decay_type must be one of {DECAY_TYPES}, got {decay_type!r}")
         self.lr, self.final_lr, self.decay_type = lr, final_lr, decay_type
         self.first = True
-        self.net = None
         self.max_epochs = 1
 
     def _setup_decay(self) -> None:
@@ -38,11 +40,10 @@ class Optimizer:
         else:
             self.lr -= self.decay_per_epoch
 
-    def step(self) -> None:
-        if self.net is None:
-            raise RuntimeError(f"{type(self).__name__} has no network: give it to a Trainer first")
-        for param, param_grad in zip(self.net.params(), self.net.param_grads()):
-            self._update_rule(param=param, grad=param_grad)
+    def step(self, params: Iterable[ndarray], grads: Iterable[ndarray]) -> None:
+        """Update every array of ``params`` in place from the gradient at the same position of ``grads``."""
+        for param, grad in zip(params, grads):
+            self._update_rule(param=param, grad=grad)
 
     def _update_rule(self, **kwargs) -> None:
         raise NotImplementedError
@@ -69,11 +70,12 @@ class SGDMomentum(Optimizer):
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum = momentum
 
-    def step(self) -> None:
+    def step(self, params: Iterable[ndarray], grads: Iterable[ndarray]) -> None:
+        params = list(params)
         if self.first:
-            self.velocities = [np.zeros_like(param) for param in self.net.params()]
+            self.velocities = [np.zeros_like(param) for param in params]
             self.first = False
-        for param, grad, velocity in zip(self.net.params(), self.net.param_grads(), self.velocities):
+        for param, grad, velocity in zip(params, grads, self.velocities):
             self._update_rule(param=param, grad=grad, velocity=velocity)
 
     def _update_rule(self, param: ndarray, grad: ndarray, velocity: ndarray) -> None:

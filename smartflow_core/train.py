@@ -17,13 +17,11 @@ import numpy as np
 from smartflow_core import book_mode
 from smartflow_core.data import load_mnist
 from smartflow_core.eval import calc_accuracy_model
+from smartflow_core.log import enable_logging
 from smartflow_core.optimizers import SGDMomentum
-from smartflow_core.persist import save_model
+from smartflow_core.persist import PRETRAINED, save_model
 from smartflow_core.presets import INPUT_SHAPE, MNIST_MEAN, MNIST_STD, PRESETS, build, one_hot, prepare_images
 from smartflow_core.trainer import Trainer
-from smartflow_core.util import enable_logging
-
-PRETRAINED = Path(__file__).resolve().parent / "models" / "pretrained.npz"
 
 
 def _bar(stream):
@@ -81,7 +79,8 @@ def main(argv=None) -> int:
         meta = {"preset": preset.name, "seed": preset.seed, "epochs": epochs, "test_accuracy": accuracy,
                 "test_images": int(len(y_test)), "train_images": int(len(y_train)), "train_seconds": round(seconds, 1),
                 "standardize": {"mean": MNIST_MEAN, "std": MNIST_STD}, "book": args.book,
-                "history": history.to_dict(), "command": "python -m smartflow_core.train " + " ".join(argv or sys.argv[1:])}
+                "history": history.to_dict(),
+                "command": "python -m smartflow_core.train " + " ".join(argv or sys.argv[1:])}
         out.parent.mkdir(parents=True, exist_ok=True)
         save_model(trainer.net, out, INPUT_SHAPE, meta)
         print(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB)")

@@ -6,16 +6,17 @@ It never prints: the book's progress lines go to the ``smartflow`` logger (``bat
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from numpy import ndarray
 
+from smartflow_core.log import logger
 from smartflow_core.nn import NeuralNetwork
-from smartflow_core.optimizers import SGD, Optimizer, SGDMomentum  # noqa: F401  (the chapter imports them here)
-from smartflow_core.util import assert_same_shape, logger, permute_data
+from smartflow_core.optimizers import SGD, Optimizer, SGDMomentum
+from smartflow_core.util import assert_same_shape, permute_data
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,6 @@ class Trainer:
         self.net = net
         self.optim = optim
         self.best_loss = 1e9
-        self.optim.net = self.net
 
     def fit(self, X_train: ndarray, y_train: ndarray, X_test: ndarray, y_test: ndarray, epochs: int = 100,
             eval_every: int = 10, batch_size: int = 32, seed: int = 1, single_output: bool = False,
@@ -123,7 +123,7 @@ class Trainer:
                     logger.warning("loss became %s at batch %d of epoch %d: training stopped (try a lower "
                                    "learning rate)", loss, ii, e + 1)
                     break
-                self.optim.step()
+                self.optim.step(self.net.params(), self.net.param_grads())
                 step += 1
                 history.batch_losses.append((step, loss))
                 if on_batch is not None:
@@ -174,7 +174,6 @@ class Trainer:
         logger.info("Loss increased after epoch %d, final loss was %.3f, using the model from epoch %d",
                     e + 1, self.best_loss, e)
         self.net = last_model
-        self.optim.net = self.net
         history.early_stopped = True
         return True
 

@@ -1,35 +1,13 @@
-"""Small helpers the chapter calls without defining: shape checks, reshapes, softmax, the logger."""
+"""Small helpers the chapter calls without defining: shape checks, reshapes, softmax; the logger (from
+:mod:`smartflow_core.log`) and the MNIST loaders (from :mod:`smartflow_core.data`), which the chapter's
+``from smartflow_core.util import *`` brings."""
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 from numpy import ndarray
 
-
-
-class _SmartflowLogger:
-    """``logging.getLogger("smartflow")`` looked up at every call, so the library's lines still reach the root
-    handlers after a notebook re-configures logging with ``importlib.reload(logging)`` (the chapter does)."""
-
-    def __getattr__(self, name):
-        return getattr(logging.getLogger("smartflow"), name)
-
-
-logger = _SmartflowLogger()
-
-LOG_FORMAT = "[smartflow] %(message)s"
-
-
-def enable_logging(level: int = logging.INFO, stream=None) -> logging.Handler:
-    """Show the library's log lines as ``[smartflow] ...`` (for scripts; notebooks use ``basicConfig``)."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    log = logging.getLogger("smartflow")
-    log.addHandler(handler)
-    log.setLevel(level)
-    log.propagate = False
-    return handler
+from smartflow_core.data import init_mnist, load_mnist
+from smartflow_core.log import enable_logging, logger
 
 
 def assert_same_shape(array: ndarray, array_grad: ndarray) -> None:
@@ -110,15 +88,8 @@ def unnormalize(a: ndarray) -> ndarray:
     return a[:, [0]]
 
 
-def __getattr__(name):  # the chapter's star-import of util brings the MNIST loaders
-    if name in ("init_mnist", "load_mnist"):
-        from smartflow_core import data
-
-        return getattr(data, name)
-    raise AttributeError(name)
-
-
 __all__ = [
     "logger", "enable_logging", "assert_same_shape", "assert_dim", "to_2d", "to_2d_np", "permute_data",
-    "logsumexp", "softmax", "_pad_1d", "_pad_2d", "_pad_2d_channel", "_pad_conv_input", "normalize", "unnormalize", "init_mnist", "load_mnist",
+    "logsumexp", "softmax", "_pad_1d", "_pad_2d", "_pad_2d_channel", "_pad_conv_input", "normalize", "unnormalize",
+    "init_mnist", "load_mnist",
 ]

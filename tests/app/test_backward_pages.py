@@ -1,18 +1,13 @@
 """The backward-pass lessons under AppTest: each lesson's numbers against smartflow_core's loops and against
 central differences computed here, independently of the page."""
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from apptest import figure, metrics, open_page, plotly_array, texts
 
 from smartflow_core import conv, reference
-
-from plotly_spec import figure, plotly_array
 from tests.core.gradcheck import numeric_gradient
-
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
 def heatmap(at, key):
@@ -33,26 +28,9 @@ def strip_rows(at, key):
     return np.array([plotly_array(t["z"])[0] for t in figure(at, key)["data"]])
 
 
-def metrics(at):
-    return {m.label: m.value for m in at.metric}
-
-
-def texts(at):
-    return [m.value for m in at.markdown]
-
-
 def bold(line: str) -> float:
     """The **total** at the end of a sum line."""
     return float(re.findall(r"\*\*(-?[\d.e+-]+)\*\*", line)[-1])
-
-
-def run_page(page, query=None):
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
-    at.query_params.update(query or {})
-    at.run()
-    at.switch_page(f"../pages/{page}").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def central(f, v, h: float = 1e-4) -> np.ndarray:
@@ -67,7 +45,7 @@ X1 = np.array([1., 2, 3, 4, 5])
 
 
 def test_perturb_the_chapters_fifth_input_39_to_41():
-    at = run_page("perturb.py")
+    at = open_page("perturb.py")
     assert metrics(at) == {"L before": "39", "L after": "41", "change ÷ nudge": "2", "gradient dL/dx[4]": "2"}
     assert reference.conv_1d_sum(X1, np.ones(3)) == 39
     assert central(lambda x: reference.conv_1d_sum(x, np.ones(3)), X1)[4] == pytest.approx(2)
@@ -78,7 +56,7 @@ def test_perturb_the_chapters_fifth_input_39_to_41():
 
 
 def test_perturb_the_chapters_first_weight_39_to_49():
-    at = run_page("perturb.py", {"what": "kernel", "i": "0"})
+    at = open_page("perturb.py", {"what": "kernel", "i": "0"})
     assert metrics(at)["L after"] == "49" and metrics(at)["gradient dL/dw[0]"] == "10"
     assert central(lambda w: reference.conv_1d_sum(X1, w), np.ones(3))[0] == pytest.approx(10)
     nudged = strip(at, "bp_fig_kernel", "kernel (nudged)")
@@ -88,7 +66,7 @@ def test_perturb_the_chapters_first_weight_39_to_49():
 @pytest.mark.parametrize("what, index", [("input", 0), ("input", 3), ("kernel", 2)])
 def test_perturb_with_a_loss_matches_central_differences(what, index):
     target = np.array([1., 0, 2, 0, 1])
-    at = run_page("perturb.py", {"what": what, "i": str(index), "d": "0.01", "up": "loss", "t": "1, 0, 2, 0, 1"})
+    at = open_page("perturb.py", {"what": what, "i": str(index), "d": "0.01", "up": "loss", "t": "1, 0, 2, 0, 1"})
 
     def loss(x, w):
         return float(np.sum((reference.conv_1d(x, w) - target) ** 2))  # MeanSquaredError of a batch of 1
@@ -102,9 +80,9 @@ def test_perturb_with_a_loss_matches_central_differences(what, index):
 
 
 def test_perturb_random_upstream_matches_central_differences():
-    from smartflow_core.trace_backward import Upstream
+    from smartflow_core.trace import Upstream
 
-    at = run_page("perturb.py", {"up": "random", "g": "7", "what": "kernel", "i": "1"})
+    at = open_page("perturb.py", {"up": "random", "g": "7", "what": "kernel", "i": "1"})
     g = strip(at, "bp_fig_strips", "dL/dout")[1:-1]  # the upstream gradient the page shows
     loss = Upstream("random", 7).loss
     assert np.array_equal(g, Upstream("random", 7).grad(np.zeros(5)))
@@ -120,12 +98,12 @@ def test_perturb_random_upstream_matches_central_differences():
     ({"up": "loss", "t": "1, 2"}, "the target has 2 values"),
 ])
 def test_perturb_bad_settings_get_a_message(query, message):
-    at = run_page("perturb.py", query)
+    at = open_page("perturb.py", query)
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_perturb_element_is_clamped_and_settings_go_in_the_url():
-    at = run_page("perturb.py")
+    at = open_page("perturb.py")
     at.radio(key="bp_what").set_value("kernel").run()
     assert at.selectbox(key="bp_index").value == 2  # there is no w[4]
     assert at.query_params["what"] in ("kernel", ["kernel"]) and at.query_params["i"] in ("2", ["2"])
@@ -135,7 +113,7 @@ def test_perturb_element_is_clamped_and_settings_go_in_the_url():
 
 
 def test_input_grad_opens_on_the_chapters_t5_and_steps_through_the_formula():
-    at = run_page("grad_1d.py")
+    at = open_page("grad_1d.py")
     w = np.array([1., 2, 3])
     expected = reference._input_grad_1d(X1, w)
     assert np.allclose(expected, central(lambda x: reference.conv_1d_sum(x, w), X1))
@@ -153,13 +131,13 @@ def test_input_grad_opens_on_the_chapters_t5_and_steps_through_the_formula():
 
 
 def test_input_grad_chapter_kernel_gives_2_3_3_3_2():
-    at = run_page("grad_1d.py", {"k": "1,1,1", "step": "15"})
+    at = open_page("grad_1d.py", {"k": "1,1,1", "step": "15"})
     assert np.array_equal(strip_rows(at, "bi_fig_conv")[0], [2, 3, 3, 3, 2])  # the chapter's array([2, 3, 3, 3, 2])
 
 
 def test_input_grad_with_a_loss_matches_central_differences():
     w = np.array([1., -2, 0.5])
-    at = run_page("grad_1d.py", {"k": "1, -2, 0.5", "up": "loss", "t": "0, 1, 0, 1, 0"})
+    at = open_page("grad_1d.py", {"k": "1, -2, 0.5", "up": "loss", "t": "0, 1, 0, 1, 0"})
     target = np.array([0., 1, 0, 1, 0])
     numeric = central(lambda x: float(np.sum((reference.conv_1d(x, w) - target) ** 2)), X1)
     assert np.allclose(strip_rows(at, "bi_fig_conv"), [numeric, numeric], rtol=1e-6)
@@ -167,7 +145,7 @@ def test_input_grad_with_a_loss_matches_central_differences():
 
 
 def test_input_grad_even_kernel_is_refused():
-    at = run_page("grad_1d.py", {"k": "1, 2"})
+    at = open_page("grad_1d.py", {"k": "1, 2"})
     assert any("odd kernel" in e.value for e in at.error)
 
 
@@ -178,7 +156,7 @@ BATCH = np.array([[0., 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7]])
 
 
 def test_filter_grad_the_chapters_batch_sums_to_36_49_48():
-    at = run_page("grad_1d_filter.py", {"w": "1"})
+    at = open_page("grad_1d_filter.py", {"w": "1"})
     expected = reference._param_grad_1d_batch(BATCH, np.ones(3))
     assert np.array_equal(expected, [36, 49, 48])
     assert np.allclose(expected, central(lambda w: reference.conv_1d_batch_sum(BATCH, w), np.ones(3)))
@@ -192,14 +170,14 @@ def test_filter_grad_the_chapters_batch_sums_to_36_49_48():
 
 
 def test_filter_grad_single_observation_the_chapters_10_15_14():
-    at = run_page("grad_1d_filter.py", {"x": "1 2 3 4 5"})
+    at = open_page("grad_1d_filter.py", {"x": "1 2 3 4 5"})
     assert np.array_equal(strip_rows(at, "bf_fig_batch")[-1], [10, 15, 14])  # the chapter's array([10, 15, 14])
 
 
 def test_filter_grad_random_upstream_matches_central_differences():
-    from smartflow_core.trace_backward import Upstream
+    from smartflow_core.trace import Upstream
 
-    at = run_page("grad_1d_filter.py", {"up": "random", "g": "3", "k": "1, -1, 2", "w": "2"})
+    at = open_page("grad_1d_filter.py", {"up": "random", "g": "3", "k": "1, -1, 2", "w": "2"})
     w = np.array([1., -1, 2])
     loss = Upstream("random", 3).loss
     numeric = central(lambda v: loss(reference.conv_1d_batch(BATCH, v)), w)
@@ -209,7 +187,7 @@ def test_filter_grad_random_upstream_matches_central_differences():
 
 
 def test_filter_grad_rows_of_different_lengths_get_a_message():
-    at = run_page("grad_1d_filter.py", {"x": "1 2 3;4 5"})
+    at = open_page("grad_1d_filter.py", {"x": "1 2 3;4 5"})
     assert any("same number of values" in e.value for e in at.error)
 
 
@@ -217,7 +195,7 @@ def test_filter_grad_rows_of_different_lengths_get_a_message():
 
 
 def _problem(at):
-    from app.backward import problem_2d
+    from app.lessons.backward import problem_2d
 
     s = at.session_state
     return problem_2d(s["b2_batch"], s["b2_cin"], s["b2_cout"], s["b2_size"], s["b2_k"], s["b2_seed"])
@@ -230,9 +208,9 @@ def _problem(at):
     ({"pad": "custom", "p": "2", "ks": "2", "b": "1", "xr": "0", "xw": "3", "wi": "1", "wj": "0"}, 2, 1),
 ])
 def test_2d_cells_match_the_loops_and_central_differences(query, pad, stride):
-    from smartflow_core.trace_backward import Upstream
+    from smartflow_core.trace import Upstream
 
-    at = run_page("grad_2d.py", query)
+    at = open_page("grad_2d.py", query)
     x, w = _problem(at)
     s = at.session_state
     up = Upstream(s["b2_up"], s["b2_useed"])
@@ -265,7 +243,7 @@ def test_2d_cells_match_the_loops_and_central_differences(query, pad, stride):
 
 
 def test_2d_full_correlation_shows_the_dilated_padded_gradient():
-    at = run_page("grad_2d.py", {"pad": "custom", "p": "1", "s": "2", "n": "5", "b": "1", "cout": "1"})
+    at = open_page("grad_2d.py", {"pad": "custom", "p": "1", "s": "2", "n": "5", "b": "1", "cout": "1"})
     x, w = _problem(at)
     full = heatmap(at, "b2_fig_full0")
     assert full.shape == (3 * 2 - 1 + 4, 3 * 2 - 1 + 4)  # 3x3 output dilated to 5x5, padded by k - 1 = 2
@@ -275,7 +253,7 @@ def test_2d_full_correlation_shows_the_dilated_padded_gradient():
 
 
 def test_2d_small_step_shows_rounding_and_big_step_shows_the_curve():
-    at = run_page("grad_2d.py", {"up": "loss", "h": "1"})
+    at = open_page("grad_2d.py", {"up": "loss", "h": "1"})
     table = [t for t in texts(at) if t.startswith("| cell |")][0]
     forward_errors = [float(r.split("|")[6]) for r in table.splitlines()[2:]]
     assert max(forward_errors) > 1e-3  # h = 0.1 on a quadratic loss: the forward difference is visibly off
@@ -289,7 +267,7 @@ def test_2d_small_step_shows_rounding_and_big_step_shows_the_curve():
 
 
 def test_book_unit_example_numbers():
-    at = run_page("book_bug.py")
+    at = open_page("book_bug.py")
     # SMARTFLOW_API.md section 10: x = W = g = 0..8, the second example 2x + 1 with g = 1
     assert np.array_equal(heatmap(at, "bb_fig_param_book"), [[28, 64, 77], [107, 235, 207], [171, 340, 280]])
     assert np.array_equal(heatmap(at, "bb_fig_param_true"), [[78, 136, 98], [180, 285, 192], [114, 172, 110]])
@@ -313,14 +291,14 @@ def test_book_unit_example_numbers():
 
 
 def test_book_batch_of_one_is_right():
-    at = run_page("book_bug.py", {"b": "1"})
+    at = open_page("book_bug.py", {"b": "1"})
     assert np.array_equal(heatmap(at, "bb_fig_param_book"), heatmap(at, "bb_fig_param_true"))
     assert metrics(at)["filter: cosine(book, true)"] == "1.000"
     assert any("all 9 rows" in t for t in texts(at))
 
 
 def test_book_random_example_and_why_training_worked():
-    at = run_page("book_bug.py", {"ex": "random", "n": "4", "seed": "5"})
+    at = open_page("book_bug.py", {"ex": "random", "n": "4", "seed": "5"})
     assert float(metrics(at)["filter: true error"]) < 1e-8
     assert any("33.2165" in t and "24.5008" in t for t in texts(at))  # the chapter's log, and the true one
     cos = figure(at, "bb_fig_cos")["data"][0]

@@ -2,29 +2,26 @@
 steps switched off, the saliency maps and the model choice; numbers checked against smartflow_core directly."""
 import base64
 import io
-import json
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from apptest import MAIN, figure, plotly_array
 from numpy.testing import assert_allclose
 from PIL import Image, ImageDraw, ImageFilter
 from streamlit.testing.v1 import AppTest
 
-from app import drawing
+from app.draw import reading as drawing
 from smartflow_core import insight
 from smartflow_core.digits import Steps, prepare
-from smartflow_core.persist import load_model
+from smartflow_core.persist import PRETRAINED, load_model
 
-ROOT = Path(__file__).resolve().parents[2]
-MAIN = ROOT / "app" / "main.py"
 CANVAS = "dr_canvas_0"      # the adapter's component key before any Clear
 SEVEN = [(60, 60), (200, 60), (110, 240)]
 PATH = {"type": "path", "path": [["M", 0, 0], ["L", 1, 1]]}  # a stand-in stroke: only the count matters here
 
-pytestmark = pytest.mark.skipif(not drawing.PRETRAINED.exists(), reason="no pretrained model")
+pytestmark = pytest.mark.skipif(not PRETRAINED.exists(), reason="no pretrained model")
 
 
 def draw(points=SEVEN, ink=(0, 0, 0), paper=(255, 255, 255), width=20, size=280) -> Image.Image:
@@ -65,24 +62,13 @@ def answer(at) -> str:
     return {m.label: m.value for m in at.metric}.get("The network reads")
 
 
-def figure(at, key) -> dict:
-    return json.loads(at.get_by_key(key).proto.spec)
-
-
-def array(v) -> np.ndarray:
-    if isinstance(v, dict):  # plotly 7: base64 typed arrays
-        shape = tuple(int(n) for n in str(v.get("shape", "-1")).split(","))
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(shape)
-    return np.asarray(v, dtype=float)
-
-
 def z(trace) -> np.ndarray:
-    return array(trace["z"])
+    return plotly_array(trace["z"])
 
 
 @pytest.fixture(scope="module")
 def model():
-    net, meta = load_model(drawing.PRETRAINED)
+    net, meta = load_model(PRETRAINED)
     return net, meta["standardize"]["mean"], meta["standardize"]["std"]
 
 
@@ -100,7 +86,7 @@ def test_a_drawn_seven_is_read_with_its_steps_maps_and_saliency(model):
     net, mean, std = model
     expected = insight.probabilities(net, prepare(np.asarray(draw().convert("RGBA")), mean=mean, std=std).x)
     bars = figure(at, "dr_probs")["data"][0]
-    assert_allclose(array(bars["y"]), 100 * expected, rtol=1e-5)
+    assert_allclose(plotly_array(bars["y"]), 100 * expected, rtol=1e-5)
     assert z(figure(at, "dr_saliency_map")["data"][1]).shape == (28, 28)
     x = prepare(np.asarray(draw().convert("RGBA")), mean=mean, std=std).x
     layers = insight.feature_maps(net, x)                         # every layer, whatever the model's architecture
@@ -196,7 +182,7 @@ def test_an_unreadable_upload_gets_a_clear_message():
     at.radio(key="dr_source").set_value("photo").run()
     at.file_uploader(key="dr_upload").set_value(("notes.txt", b"not an image at all", "text/plain")).run()
     assert not at.exception
-    assert any("Cannot read “notes.txt”: this file is not an image that can be read" in e.value for e in at.error)
+    assert any("Cannot use “notes.txt”: this file is not an image that can be read" in e.value for e in at.error)
     assert not at.metric
 
 
@@ -234,9 +220,10 @@ def test_each_flipped_step_is_what_prepare_gives_with_that_step_flipped(model, s
 
 
 def test_a_real_run_of_the_training_lab_is_offered_and_read(monkeypatch):
-    """The training lab's own runner (app.training), a tiny network trained for a moment: its weights are read."""
-    from app.run_queue import RunQueue
-    from app.training import TrainConfig, TrainingRun
+    """The training lab's own runner (app.lab.run), a tiny network trained for a moment: its weights are read."""
+    from app.lab.config import TrainConfig
+    from app.lab.run import TrainingRun
+    from app.lab.run_queue import RunQueue
     from smartflow_core.data import SUBSET_PATH, load_mnist
 
     tiny = {"layers": [{"type": "Conv2DLayer", "out_channels": 4, "param_size": 3, "activation": "ReLU"},
@@ -263,7 +250,7 @@ def test_a_real_run_of_the_training_lab_is_offered_and_read(monkeypatch):
 
 
 def test_feature_maps_become_one_crisp_picture_per_layer_on_the_lessons_colour_scale():
-    from app.drawing_charts import feature_image, thumbnail
+    from app.draw.charts import feature_image, thumbnail
 
     maps = np.zeros((20, 7, 7))
     maps[0, 0, 0], maps[19, 6, 6], maps[5, 3, 3] = 2.0, -1.0, 1.0

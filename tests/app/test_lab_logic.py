@@ -2,13 +2,12 @@
 import numpy as np
 import pytest
 
-from app import builder
-from app.evaluation import evaluate
-from app.lab_data import PRETRAINED
-from app.train_charts import confusion_figure, smooth, tile
+from app.lab import builder
+from app.lab.charts import confusion_figure, smooth, tile
+from app.lab.evaluation import evaluate
 from smartflow_core.data import SUBSET_PATH, load_mnist
 from smartflow_core.nn import NeuralNetwork
-from smartflow_core.persist import build_model, load_model
+from smartflow_core.persist import PRETRAINED, build_model, load_model
 from smartflow_core.presets import PRESETS
 
 INPUT = (1, 28, 28)

@@ -1,16 +1,14 @@
 """The training lab's link: the network's text round-trips, bad links are named, and the page reads and writes
 its settings in the address bar."""
-from pathlib import Path
 
 import pytest
+from apptest import open_page
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streamlit.testing.v1 import AppTest
 
-from app import builder, state
-from app.lab_url import arch_from_text, arch_to_text
-
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+from app import state
+from app.lab import builder
+from app.lab.link import arch_from_text, arch_to_text
 
 conv_blocks = st.builds(builder.ConvBlock, st.integers(1, 64), st.integers(1, 28), st.integers(1, 4),
                         st.one_of(st.none(), st.integers(0, 6)), st.sampled_from(builder.ACTIVATIONS),
@@ -47,15 +45,6 @@ def test_a_bad_network_text_names_its_problem(text, message):
         arch_from_text(text)
 
 
-def open_train(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(MAIN), default_timeout=60)
-    at.query_params.update(query or {})
-    at.run()
-    at.switch_page("../pages/train.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
 def param(at, name: str) -> str:
     value = at.query_params[name]
     return value[0] if isinstance(value, list) else value
@@ -67,7 +56,7 @@ def widget_key(kind: str, i: int, field: str) -> str:
 
 def test_a_shared_link_opens_the_same_network_and_settings():
     net = "conv:8,3,1,same,Tanh,avg,1,glorot;dense:32,ReLU,0.9,he;out:normal"
-    at = open_train({"lesson": "train", "preset": "custom", "net": net, "lr": "0.05", "ep": "2", "bs": "32",
+    at = open_page("train.py", {"lesson": "train", "preset": "custom", "net": net, "lr": "0.05", "ep": "2", "bs": "32",
                      "book": "1", "decay": "none"})
     assert not at.warning
     assert at.session_state[state.TR_ARCH] == arch_from_text(net)
@@ -81,7 +70,7 @@ def test_a_shared_link_opens_the_same_network_and_settings():
 
 
 def test_the_address_bar_follows_the_lab():
-    at = open_train()
+    at = open_page("train.py")
     assert param(at, "lesson") == "train"
     assert param(at, "net") == arch_to_text(builder.from_preset("default"))
     assert param(at, "lr") == "0.02" and param(at, "book") == "0"
@@ -92,7 +81,7 @@ def test_the_address_bar_follows_the_lab():
 
 
 def test_a_bad_link_is_named_and_the_rest_applied():
-    at = open_train({"net": "conv:99,5,1,same,ReLU,max,1,he;out:he", "ep": "4"})
+    at = open_page("train.py", {"net": "conv:99,5,1,same,ReLU,max,1,he;out:he", "ep": "4"})
     assert any("net=" in w.value and "filters 99 is outside 1..64" in w.value for w in at.warning)
     assert at.session_state[state.TR_ARCH] == builder.from_preset("default")
     assert at.number_input(key=state.TR_EPOCHS).value == 4

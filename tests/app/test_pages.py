@@ -1,49 +1,26 @@
 """Every page under AppTest, and each lesson's controls driven with the numbers checked against smartflow_core."""
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
+from apptest import ROOT, figure, metrics, open_page, plotly_array, texts
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from smartflow_core import reference
 from smartflow_core.pooling import pool2d_forward
 
-from plotly_spec import figure, plotly_array
-
-ROOT = Path(__file__).resolve().parents[2]
-MAIN = ROOT / "app" / "main.py"
 PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
-
-
-def metrics(at):
-    return {m.label: m.value for m in at.metric}
-
-
-def texts(at):
-    return [m.value for m in at.markdown]
-
-
-def run_page(page, query=None):
-    at = AppTest.from_file(str(MAIN), default_timeout=30)
-    at.query_params.update(query or {})
-    at.run()
-    if page != "home.py":
-        at.switch_page(f"../pages/{page}").run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_runs(page):
-    at = run_page(page)
+    at = open_page(page)
     assert at.title, f"{page} has no title"
     assert not at.error
 
 
 def test_home_links_every_lesson():
-    at = run_page("home.py")
+    at = open_page("home.py")
     labels = [link.proto.label for link in at.get("page_link")]
     for title in ("1D convolution", "2D convolution on images", "Multichannel convolution",
                   "Stride, pooling and flatten"):
@@ -54,7 +31,7 @@ def test_home_links_every_lesson():
 
 
 def test_1d_third_step_of_chapter_example_shows_9():
-    at = run_page("conv_1d.py")
+    at = open_page("conv_1d.py")
     assert metrics(at) == {"out[0]": "3"}
     at.button(key="c1_step_next").click().run()
     at.button(key="c1_step_next").click().run()
@@ -67,7 +44,7 @@ def test_1d_third_step_of_chapter_example_shows_9():
 
 
 def test_1d_stride_two_padding_one_gives_three_outputs():
-    at = run_page("conv_1d.py")
+    at = open_page("conv_1d.py")
     at.radio(key="c1_pad_mode").set_value("custom").run()
     at.number_input(key="c1_pad").set_value(1).run()
     at.number_input(key="c1_stride").set_value(2).run()
@@ -80,7 +57,7 @@ def test_1d_stride_two_padding_one_gives_three_outputs():
 
 
 def test_1d_floor_is_explained_when_stride_does_not_divide():
-    at = run_page("conv_1d.py", {"x": "1,2,3,4,5,6", "pad": "none", "s": "2"})
+    at = open_page("conv_1d.py", {"x": "1,2,3,4,5,6", "pad": "none", "s": "2"})
     assert r"\lfloor 1.5 \rfloor" in at.get("latex")[0].proto.body
     assert any("does not divide" in c.value for c in at.caption)
 
@@ -91,7 +68,7 @@ def test_1d_floor_is_explained_when_stride_does_not_divide():
     ("c1_kernel", "1 1 1 1 1 1 1", "larger than the padded input"),
 ])
 def test_1d_bad_settings_get_a_message(field, value, message):
-    at = run_page("conv_1d.py", {"pad": "none"})
+    at = open_page("conv_1d.py", {"pad": "none"})
     at.text_input(key="c1_input").set_value("1, 2, 3").run()
     at.text_input(key=field).set_value(value).run()
     assert not at.exception
@@ -99,14 +76,14 @@ def test_1d_bad_settings_get_a_message(field, value, message):
 
 
 def test_1d_link_opens_the_same_example_and_bad_values_are_ignored():
-    at = run_page("conv_1d.py", {"x": "2,0,1,3", "k": "1,-1", "pad": "none", "step": "3", "s": "0"})
+    at = open_page("conv_1d.py", {"x": "2,0,1,3", "k": "1,-1", "pad": "none", "step": "3", "s": "0"})
     assert at.text_input(key="c1_input").value == "2,0,1,3"
     assert metrics(at) == {"out[2]": "-2"}  # 1·1 + (-1)·3
     assert any("s='0'" in w.value for w in at.warning)
 
 
 def test_1d_settings_survive_a_visit_to_another_page():
-    at = run_page("conv_1d.py")
+    at = open_page("conv_1d.py")
     at.text_input(key="c1_input").set_value("4, 4, 4").run()
     at.switch_page("../pages/conv_2d.py").run()
     at.switch_page("../pages/conv_1d.py").run()
@@ -115,7 +92,7 @@ def test_1d_settings_survive_a_visit_to_another_page():
 
 
 def test_1d_play_button_toggles():
-    at = run_page("conv_1d.py")
+    at = open_page("conv_1d.py")
     at.button(key="c1_play_btn").click().run()
     assert at.session_state["c1_play"] is True
     assert at.button(key="c1_play_btn").label.endswith("Pause")
@@ -129,7 +106,7 @@ def test_1d_play_button_toggles():
 def test_2d_mnist_step_matches_reference():
     from app.resources import digits
 
-    at = run_page("conv_2d.py", {"i": "3", "step": "1"})
+    at = open_page("conv_2d.py", {"i": "3", "step": "1"})
     image = digits().image(3)
     expected = reference.conv_2d(image, np.array([[0., 1, 0], [1, -4, 1], [0, 1, 0]]))
     for step in (1, 200, 407):
@@ -145,7 +122,7 @@ def _fmt(x):
 
 
 def test_2d_grid_with_preset_padding_and_stride():
-    at = run_page("conv_2d.py", {"src": "grid"})
+    at = open_page("conv_2d.py", {"src": "grid"})
     at.selectbox(key="c2_preset").set_value("vertical").run()
     assert at.text_area(key="c2_kernel").value == "-1 2 -1\n-1 2 -1\n-1 2 -1"
     at.radio(key="c2_pad_mode").set_value("none").run()
@@ -158,7 +135,7 @@ def test_2d_grid_with_preset_padding_and_stride():
 
 
 def test_2d_link_with_a_preset_shows_its_kernel():
-    at = run_page("conv_2d.py", {"src": "grid", "kp": "random", "seed": "7"})
+    at = open_page("conv_2d.py", {"src": "grid", "kp": "random", "seed": "7"})
     from app.widgets import kernel_text, preset_kernel
     assert at.text_area(key="c2_kernel").value == kernel_text(preset_kernel("random", 7))
     at.number_input(key="c2_seed").set_value(8).run()
@@ -167,7 +144,7 @@ def test_2d_link_with_a_preset_shows_its_kernel():
 
 
 def test_2d_kernel_larger_than_input_and_bad_kernel():
-    at = run_page("conv_2d.py", {"src": "grid", "grid": "1 2;3 4", "pad": "none"})
+    at = open_page("conv_2d.py", {"src": "grid", "grid": "1 2;3 4", "pad": "none"})
     assert any("larger than the padded input" in e.value for e in at.error)
     at.text_area(key="c2_kernel").set_value("1 2\n3").run()
     assert any("same number of values" in e.value for e in at.error)
@@ -181,7 +158,7 @@ def _png(size=(40, 30), mode="RGB", colour=(200, 30, 30)):
 
 
 def test_2d_upload_image_and_not_an_image():
-    at = run_page("conv_2d.py", {"src": "upload"})
+    at = open_page("conv_2d.py", {"src": "upload"})
     at.file_uploader(key="c2_upload").upload("red.png", _png(), "image/png").run()
     assert not at.exception and not at.error
     assert at.slider(key="c2_step").max == 28 * 28
@@ -212,9 +189,9 @@ def test_image_conversion():
 
 
 def test_multichannel_rgb_partial_sums():
-    from app.resources import mc_filters, sample_rgb
+    from app.lessons.traces import mc_filters, sample_rgb
 
-    at = run_page("multichannel.py")
+    at = open_page("multichannel.py")
     at.slider(key="mc_step").set_value(40).run()
     x, w = sample_rgb(16)[None], mc_filters("colour", 3, 2, 0)
     expected = reference._output(x, w)
@@ -227,9 +204,9 @@ def test_multichannel_rgb_partial_sums():
 
 
 def test_multichannel_random_channels_and_filters():
-    from app.resources import mc_filters, random_input
+    from app.lessons.traces import mc_filters, random_input
 
-    at = run_page("multichannel.py", {"src": "random", "cin": "4", "cout": "3", "f": "random", "o": "2"})
+    at = open_page("multichannel.py", {"src": "random", "cin": "4", "cout": "3", "f": "random", "o": "2"})
     x, w = random_input(4, 5, 0)[None], mc_filters("random", 4, 3, 0)
     expected = reference._output(x, w)
     at.slider(key="mc_step").set_value(13).run()
@@ -245,7 +222,7 @@ def test_multichannel_random_channels_and_filters():
 def test_pooling_steps_match_library(mode):
     from app.charts import fmt
 
-    at = run_page("pooling.py", {"src": "grid", "mode": mode})
+    at = open_page("pooling.py", {"src": "grid", "mode": mode})
     grid = np.loadtxt(io.StringIO(at.text_area(key="pl_grid").value))
     expected = pool2d_forward(grid[None, None], 2, mode=mode)[0, 0]
     at.slider(key="pl_step").set_value(5).run()
@@ -255,7 +232,7 @@ def test_pooling_steps_match_library(mode):
 
 
 def test_flatten_shapes():
-    at = run_page("pooling.py", {"fc": "3", "fh": "2", "fw": "4"})
+    at = open_page("pooling.py", {"fc": "3", "fh": "2", "fw": "4"})
     assert any("`[1, 3, 2, 4]` → `[batch, channels·h·w]` = `[1, 24]`" in t for t in texts(at))
     vector = figure(at, "pl_vector")
     assert plotly_array(vector["data"][0]["z"]).ravel().tolist() == list(range(24))
@@ -265,12 +242,12 @@ def test_flatten_shapes():
 def test_2d_digit_by_label():
     from app.resources import digits
 
-    at = run_page("conv_2d.py", {"pick": "label", "label": "7", "nth": "2"})
+    at = open_page("conv_2d.py", {"pick": "label", "label": "7", "nth": "2"})
     index = digits().find(7, 2)
     assert digits().labels[index] == 7
     assert any(f"MNIST digit #{index} (label 7)" in str(e.proto) for e in at.get("plotly_chart"))
 
 
 def test_pooling_grid_too_small_for_the_window():
-    at = run_page("pooling.py", {"src": "grid", "grid": "1 2;3 4", "size": "3"})
+    at = open_page("pooling.py", {"src": "grid", "grid": "1 2;3 4", "size": "3"})
     assert any("Cannot pool this input" in e.value for e in at.error)

@@ -98,6 +98,7 @@ def main() -> None:
 def _compare_loops(env: dict) -> None:
     """The chapter's own multichannel loops (cells 12-14) against smartflow_core's fast kernels."""
     import numpy as np
+
     from smartflow_core import conv
 
     rng = np.random.RandomState(0)

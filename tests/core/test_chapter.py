@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from chapter_harness import CELLS
 
 HERE = Path(__file__).resolve().parent

@@ -7,8 +7,15 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from smartflow_core import reference as ref
-from smartflow_core.conv import (Conv2D_Op, book_input_grad, book_param_grad, conv2d_forward, conv2d_input_grad,
-                                 conv2d_param_grad, conv_geometry)
+from smartflow_core.conv import (
+    Conv2D_Op,
+    book_input_grad,
+    book_param_grad,
+    conv2d_forward,
+    conv2d_input_grad,
+    conv2d_param_grad,
+    conv_geometry,
+)
 from smartflow_core.pooling import Pool2D, pool2d_forward, pool2d_input_grad
 
 # the loops are slow: few examples, no per-example deadline
@@ -251,7 +258,8 @@ def loop_pool_grad(x, g, size, stride, mode):
                         dy, dz = np.unravel_index(np.argmax(win), win.shape)
                         grad[i, j, y * stride + dy, z * stride + dz] += g[i, j, y, z]
                     else:
-                        grad[i, j, y * stride:y * stride + size, z * stride:z * stride + size] += g[i, j, y, z] / size**2
+                        rows, cols = slice(y * stride, y * stride + size), slice(z * stride, z * stride + size)
+                        grad[i, j, rows, cols] += g[i, j, y, z] / size**2
     return grad
 
 

@@ -7,7 +7,6 @@ of mass lies within half a pixel of (14, 14), with nothing cut off.
 import dataclasses
 import io
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +15,29 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from PIL import Image, ImageDraw, ImageFilter
 
-from smartflow_core.digits import (EmptyImageError, median3x3, Prepared, Steps, UnreadableImageError, center_by_box,
-                                   center_by_mass, center_of_mass, crop_to_ink, detect_ink, ink_bbox, load_image,
-                                   prepare, scale_longer_side, stretch_to_field, to_gray, to_model_input)
+from smartflow_core.digits import (
+    EmptyImageError,
+    Prepared,
+    Steps,
+    UnreadableImageError,
+    center_by_box,
+    center_by_mass,
+    center_of_mass,
+    crop_to_ink,
+    detect_ink,
+    ink_bbox,
+    load_image,
+    median3x3,
+    prepare,
+    scale_longer_side,
+    stretch_to_field,
+    to_gray,
+    to_model_input,
+)
+from smartflow_core.persist import PRETRAINED
 from smartflow_core.presets import prepare_images
 
 SIZE = 280
-PRETRAINED = Path(__file__).resolve().parents[2] / "smartflow_core" / "models" / "pretrained.npz"
 
 SEVEN = [(0.15, 0.2), (0.8, 0.2), (0.4, 0.9)]     # stroke points, as fractions of the digit's box
 ONE = [(0.3, 0.25), (0.55, 0.05), (0.55, 0.95)]

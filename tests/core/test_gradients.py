@@ -2,16 +2,15 @@
 plus negative controls showing the checker does catch a wrong gradient."""
 import numpy as np
 import pytest
+from gradcheck import numeric_gradient
 
 from smartflow_core.conv import Conv2D_Op
 from smartflow_core.layer import Conv2DLayer, DenseLayer, Pool2DLayer
 from smartflow_core.loss import MeanSquaredError, SoftmaxCrossEntropy
 from smartflow_core.nn import NeuralNetwork
-from smartflow_core.operation import (BiasAdd, Dropout, Flatten, Linear, ReLU, Sigmoid, Tanh, WeightMultiply)
+from smartflow_core.operation import BiasAdd, Dropout, Flatten, Linear, ReLU, Sigmoid, Tanh, WeightMultiply
 from smartflow_core.pooling import Pool2D
 from smartflow_core.util import softmax
-
-from gradcheck import numeric_gradient
 
 EPS = 1e-6
 TOL = 1e-6  # a correct gradient lands near 1e-9; a wrong one far above 1e-2

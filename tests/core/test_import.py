@@ -10,7 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 SUBMODULES = ["operation", "conv", "pooling", "reference", "layer", "loss", "optimizers", "nn", "trainer", "eval",

@@ -1,5 +1,4 @@
 """smartflow_core.insight: feature maps, probabilities, and saliency checked against central differences."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,12 +6,18 @@ from numpy.testing import assert_allclose
 from PIL import Image, ImageFilter
 
 from smartflow_core.data import load_mnist
-from smartflow_core.insight import (feature_maps, gradient_saliency, logit_gradient, logits, occlusion_saliency,
-                                    probabilities)
+from smartflow_core.insight import (
+    feature_maps,
+    gradient_saliency,
+    logit_gradient,
+    logits,
+    occlusion_saliency,
+    probabilities,
+)
 from smartflow_core.layer import Conv2DLayer, DenseLayer
 from smartflow_core.loss import SoftmaxCrossEntropy
 from smartflow_core.nn import NeuralNetwork
-from smartflow_core.persist import load_model
+from smartflow_core.persist import PRETRAINED, load_model
 from smartflow_core.presets import PRESETS, build, prepare_images
 
 
@@ -177,9 +182,6 @@ def test_occlusion_saliency_on_the_default_preset_runs_batched(net64):
     saliency = occlusion_saliency(net64, x, 3)
     assert saliency.shape == (28, 28) and np.all(np.isfinite(saliency))
     assert np.abs(saliency).max() <= 1.0
-
-
-PRETRAINED = Path(__file__).resolve().parents[2] / "smartflow_core" / "models" / "pretrained.npz"
 
 
 @pytest.mark.slow

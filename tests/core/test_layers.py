@@ -9,8 +9,17 @@ from smartflow_core.conv import Conv2D_Op
 from smartflow_core.layer import AvgPool2DLayer, Conv2DLayer, DenseLayer, MaxPool2DLayer, Pool2DLayer
 from smartflow_core.loss import MeanSquaredError, SoftmaxCrossEntropy
 from smartflow_core.nn import LayerBlock, NeuralNetwork
-from smartflow_core.operation import (BiasAdd, Dropout, Flatten, Linear, ReLU, Sigmoid, Tanh, WeightMultiply,
-                                      binomial_mask)
+from smartflow_core.operation import (
+    BiasAdd,
+    Dropout,
+    Flatten,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    WeightMultiply,
+    binomial_mask,
+)
 from smartflow_core.optimizers import SGD, SGDMomentum
 from smartflow_core.pooling import Pool2D
 from smartflow_core.trainer import Trainer

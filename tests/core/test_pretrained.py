@@ -2,9 +2,8 @@
 import numpy as np
 
 from smartflow_core.data import load_mnist
-from smartflow_core.persist import load_model
+from smartflow_core.persist import PRETRAINED, load_model
 from smartflow_core.presets import prepare_images
-from smartflow_core.train import PRETRAINED
 
 
 def test_pretrained_model_metadata_and_size():

@@ -2,13 +2,11 @@
 generalised paths (pad, stride) are the true derivatives of their forward passes."""
 import numpy as np
 import pytest
+from gradcheck import numeric_gradient
 from numpy.testing import assert_allclose, assert_array_equal
 
 from smartflow_core import reference as ref
 from smartflow_core.conv import conv2d_forward
-
-from gradcheck import numeric_gradient
-
 
 # ------------------------------------------------------------------------------------ chapter cells 5-11
 
@@ -115,10 +113,11 @@ def test_1d_sum_gradients_match_central_differences_of_conv_1d_sum(k, pad, strid
     # the chapter's check: unit output gradient against differences of conv_1d_sum
     rng = np.random.default_rng(7 + k)
     inp, param = rng.normal(size=6), rng.normal(size=k)
+    tol = {"rtol": 1e-7, "atol": 1e-8}
     assert_allclose(ref._input_grad_1d(inp, param, None, pad, stride),
-                    numeric_gradient(lambda x: ref.conv_1d_sum(x, param, pad, stride), inp.copy()), rtol=1e-7, atol=1e-8)
+                    numeric_gradient(lambda x: ref.conv_1d_sum(x, param, pad, stride), inp.copy()), **tol)
     assert_allclose(ref._param_grad_1d(inp, param, None, pad, stride),
-                    numeric_gradient(lambda p: ref.conv_1d_sum(inp, p, pad, stride), param.copy()), rtol=1e-7, atol=1e-8)
+                    numeric_gradient(lambda p: ref.conv_1d_sum(inp, p, pad, stride), param.copy()), **tol)
 
 
 @pytest.mark.parametrize("k", [2, 4])
@@ -160,7 +159,7 @@ def test_1d_chapter_formula_and_scatter_path_agree(monkeypatch):
         results[k] = (inp, param, g, ref.conv_1d(inp, param), ref._input_grad_1d(inp, param, g),
                       ref._param_grad_1d(inp, param, g))
     monkeypatch.setattr(ref, "_is_chapter", lambda *args: False)
-    for k, (inp, param, g, out, in_grad, par_grad) in results.items():
+    for inp, param, g, out, in_grad, par_grad in results.values():
         assert_allclose(ref.conv_1d(inp, param), out, rtol=1e-13, atol=1e-13)
         assert_allclose(ref._input_grad_1d(inp, param, g), in_grad, rtol=1e-13, atol=1e-13)
         assert_allclose(ref._param_grad_1d(inp, param, g), par_grad, rtol=1e-13, atol=1e-13)

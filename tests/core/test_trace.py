@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from smartflow_core import reference, trace, trace_pool
+from smartflow_core import reference, trace
 from smartflow_core.operation import Flatten
 
 small_ints = st.integers(-5, 5)
@@ -160,7 +160,7 @@ def _pool_library(img, size, mode):
 @pytest.mark.parametrize("size", [2, 3])
 def test_pooling_matches_library(mode, size):
     img = np.random.default_rng(size).integers(-9, 10, size=(7, 8)).astype(float)
-    t = trace_pool.trace_pool(img, size, mode=mode)
+    t = trace.trace_pool(img, size, mode=mode)
     assert t.output.shape == ((7 - size) // size + 1, (8 - size) // size + 1)
     assert_allclose(t.output, _pool_library(img, size, mode), rtol=1e-12)
     s = t.step(t.n_steps - 1)
@@ -172,24 +172,24 @@ def test_pooling_matches_library(mode, size):
 def test_max_pool_winner_is_first_on_a_tie_and_reach_is_one_quarter():
     img = np.zeros((4, 4))
     img[1, 1] = 5
-    t = trace_pool.trace_pool(img, 2)
+    t = trace.trace_pool(img, 2)
     assert t.step(0).winner == (1, 1) and t.step(1).winner == (0, 0)
-    assert trace_pool.pool_reach(t).sum() == 4  # one pixel of 16 per window
-    assert trace_pool.pool_reach(trace_pool.trace_pool(img, 2, mode="avg")).all()
+    assert trace.pool_reach(t).sum() == 4  # one pixel of 16 per window
+    assert trace.pool_reach(trace.trace_pool(img, 2, mode="avg")).all()
 
 
 def test_stride_two_reaches_every_pixel():
-    cmp = trace_pool.stride_vs_pool(np.random.default_rng(0).normal(size=(8, 8)), EDGE, 2)
+    cmp = trace.stride_vs_pool(np.random.default_rng(0).normal(size=(8, 8)), EDGE, 2)
     assert cmp.conv_pixels == cmp.pixels == 64 and cmp.pool_pixels == 16
     assert cmp.conv.output.shape == cmp.pool.output.shape == (4, 4)
-    assert (trace_pool.conv_reach(8, 8, 3, 1, 4) == 0).any()  # stride 4 > kernel 3 leaves gaps
+    assert (trace.conv_reach(8, 8, 3, 1, 4) == 0).any()  # stride 4 > kernel 3 leaves gaps
 
 
 def test_pooling_rejects_bad_settings():
     with pytest.raises(ValueError, match="mode"):
-        trace_pool.trace_pool(np.zeros((4, 4)), 2, mode="min")
+        trace.trace_pool(np.zeros((4, 4)), 2, mode="min")
     with pytest.raises(ValueError, match="larger than the padded input"):
-        trace_pool.trace_pool(np.zeros((2, 2)), 3)
+        trace.trace_pool(np.zeros((2, 2)), 3)
 
 
 @settings(max_examples=40, deadline=None)
@@ -214,7 +214,7 @@ def test_pool_records_match_their_steps_and_reach_to_the_last_bit(h, w, size, st
     if size > min(h, w):
         return
     for mode in ("max", "avg"):
-        t = trace_pool.trace_pool(img, size, stride, mode)
+        t = trace.trace_pool(img, size, stride, mode)
         steps = [t.step(i) for i in range(t.n_steps)]
         assert_array_equal(t.output.ravel(), [s.output for s in steps])
         reach = np.zeros(img.shape, bool)
@@ -223,7 +223,7 @@ def test_pool_records_match_their_steps_and_reach_to_the_last_bit(h, w, size, st
                 reach[s.top:s.top + size, s.left:s.left + size] = True
             else:
                 reach[s.top + s.winner[0], s.left + s.winner[1]] = True
-        assert_array_equal(trace_pool.pool_reach(t), reach)
+        assert_array_equal(trace.pool_reach(t), reach)
 
 
 @pytest.mark.parametrize("h,w,k,pad,stride", [(8, 8, 3, 1, 2), (7, 9, 5, 2, 3), (6, 6, 3, 0, 4), (5, 5, 1, 0, 1)])
@@ -233,14 +233,14 @@ def test_conv_reach_counts_the_windows_over_each_pixel(h, w, k, pad, stride):
     for r in range(rows.size):
         for c in range(cols.size):
             count[r * stride:r * stride + k, c * stride:c * stride + k] += 1
-    assert_array_equal(trace_pool.conv_reach(h, w, k, pad, stride), count[pad:pad + h, pad:pad + w])
+    assert_array_equal(trace.conv_reach(h, w, k, pad, stride), count[pad:pad + h, pad:pad + w])
 
 
 # ---------------------------------------------------------------------------------------------- flatten
 
 
 def test_flatten_index_matches_the_flatten_operation():
-    shape = trace_pool.FlattenShapes(batch=2, channels=3, height=2, width=4)
+    shape = trace.FlattenShapes(batch=2, channels=3, height=2, width=4)
     x = np.random.default_rng(1).normal(size=(2, 3, 2, 4))
     flat = Flatten().forward(x)
     assert flat.shape == (2, shape.features) == (2, 24)
@@ -248,9 +248,9 @@ def test_flatten_index_matches_the_flatten_operation():
         for i in range(2):
             for j in range(4):
                 assert flat[1, shape.index(c, i, j)] == x[1, c, i, j]
-    assert trace_pool.FlattenShapes(1, 32, 28, 28).dense_weights(10) == 250_880
+    assert trace.FlattenShapes(1, 32, 28, 28).dense_weights(10) == 250_880
     with pytest.raises(ValueError):
-        trace_pool.FlattenShapes(1, 0, 2, 2)
+        trace.FlattenShapes(1, 0, 2, 2)
 
 
 # ---------------------------------------------------------------------------------------------- records

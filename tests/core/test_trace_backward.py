@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gradcheck import numeric_gradient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from smartflow_core import reference
-from smartflow_core import trace_backward as tb
-from smartflow_core import trace_backward_2d as tb2
-
-from gradcheck import numeric_gradient
+from smartflow_core import reference, trace
+from smartflow_core.trace import backward as tb
+from smartflow_core.trace import backward_2d as tb2
 
 ROOT = Path(__file__).resolve().parents[2]
 X1, ONES = np.array([1., 2, 3, 4, 5]), np.ones(3)
@@ -211,7 +210,7 @@ def test_gradient_check_can_fail():
     assert wrong.rel_error == pytest.approx(0.01 / 1.01, rel=1e-4)
     coarse = tb2.grad_check(x, w, "kernel", (0, 0, 1, 1), t.param_grad[0, 0, 1, 1], h=0.5,
                             upstream=tb.Upstream("loss"))
-    assert tb.rel_error(coarse.analytic, coarse.forward) > 1e-3  # one-sided: off by h·L''/2
+    assert trace.rel_error(coarse.analytic, coarse.forward) > 1e-3  # one-sided: off by h·L''/2
     with pytest.raises(ValueError, match="must be positive"):
         tb2.grad_check(x, w, "kernel", (0, 0, 0, 0), 0.0, h=0)
 
@@ -306,7 +305,7 @@ def test_chapter_log_book_column_is_the_chapters_printed_log():
 
 
 def test_modules_do_not_import_streamlit():
-    code = ("import json, sys; import smartflow_core.trace_backward, smartflow_core.trace_backward_2d; "
+    code = ("import json, sys; import smartflow_core.trace.backward, smartflow_core.trace.backward_2d; "
             "print(json.dumps('streamlit' in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)

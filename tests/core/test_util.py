@@ -6,8 +6,19 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
-from smartflow_core.util import (_pad_1d, _pad_2d_channel, _pad_conv_input, assert_dim, assert_same_shape, logsumexp,
-                                 normalize, permute_data, softmax, to_2d, unnormalize)
+from smartflow_core.util import (
+    _pad_1d,
+    _pad_2d_channel,
+    _pad_conv_input,
+    assert_dim,
+    assert_same_shape,
+    logsumexp,
+    normalize,
+    permute_data,
+    softmax,
+    to_2d,
+    unnormalize,
+)
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from e2e_steps import step_once
 
 pytestmark = pytest.mark.e2e

@@ -1,6 +1,5 @@
 """Each lesson in a real browser: load it, step once, screenshot it (tests/screenshots/, ignored by git)."""
 import pytest
-
 from e2e_steps import STEP, step_once
 
 pytestmark = pytest.mark.e2e

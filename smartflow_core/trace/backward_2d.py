@@ -18,8 +18,8 @@ import numpy as np
 from numpy import ndarray
 
 from smartflow_core import conv
-from smartflow_core.trace import Vec, _frozen, _running
-from smartflow_core.trace_backward import TARGETS, Upstream, array_rel_error, cosine, rel_error
+from smartflow_core.trace._common import Vec, _frozen, _running, array_rel_error, cosine, rel_error
+from smartflow_core.trace.backward import ONES, TARGETS, Upstream
 
 # ---------------------------------------------------------------------------------------------- 2D and multichannel
 
@@ -112,7 +112,7 @@ class Grad2DTrace:
         return CellSum(tuple(terms), _running(t.product for t in terms), float(self.param_grad[c_in, c_out, i, j]))
 
 
-def trace_grad_2d(x, param, pad: int | None = None, stride: int = 1, upstream: Upstream = Upstream()) -> Grad2DTrace:
+def trace_grad_2d(x, param, pad: int | None = None, stride: int = 1, upstream: Upstream = ONES) -> Grad2DTrace:
     x, w = _frozen(x), _frozen(param)
     if x.ndim != 4 or w.ndim != 4 or w.shape[2] != w.shape[3]:
         raise ValueError(f"expected x (batch, in, h, w) and square filters (in, out, k, k), got {x.shape}, {w.shape}")
@@ -167,7 +167,7 @@ class GradCheck:
 
 
 def grad_check(x, param, where: str, index, analytic: float, h: float = 1e-5, pad: int | None = None,
-               stride: int = 1, upstream: Upstream = Upstream()) -> GradCheck:
+               stride: int = 1, upstream: Upstream = ONES) -> GradCheck:
     """Central difference of ``upstream.loss(conv2d_forward(x, param))`` in float64."""
     if where not in TARGETS:
         raise ValueError(f"check the input or the kernel, got {where!r}")

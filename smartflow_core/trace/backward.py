@@ -10,7 +10,7 @@ The forward records live in :mod:`smartflow_core.trace`; these follow the same i
   summed over a batch.
 
 The 2D and multichannel gradients, the numerical check and the book's bug are in
-:mod:`smartflow_core.trace_backward_2d`.
+:mod:`smartflow_core.trace.backward_2d`.
 
 Loops run in the reference's order (:mod:`smartflow_core.reference`), so every running sum of a chapter-sized
 example ends on the number the library computes. Pure NumPy: pages render these records and compute nothing.
@@ -24,34 +24,10 @@ from numpy import ndarray
 
 from smartflow_core import reference
 from smartflow_core.loss import MeanSquaredError
+from smartflow_core.trace._common import Vec, _vec
 
-Vec = tuple[float, ...]
 UPSTREAMS = ("ones", "random", "loss")
 TARGETS = ("input", "kernel")
-
-
-def _vec(a) -> Vec:
-    return tuple(float(v) for v in np.asarray(a, dtype=np.float64).ravel())
-
-
-def rel_error(a: float, b: float) -> float:
-    """``|a - b| / max(|a|, |b|)``: 0 when both are 0."""
-    scale = max(abs(a), abs(b))
-    return 0.0 if scale == 0 else abs(a - b) / scale
-
-
-def array_rel_error(a, b) -> float:
-    """``||a - b|| / max(||a||, ||b||)`` over whole arrays: 0 when both are 0."""
-    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
-    scale = max(np.linalg.norm(a), np.linalg.norm(b))
-    return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
-
-
-def cosine(a, b) -> float:
-    """The cosine of the angle between two arrays seen as vectors (1: same direction, 0: unrelated)."""
-    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return float(a @ b / (na * nb)) if na and nb else 0.0
 
 
 # ---------------------------------------------------------------------------------------------- the loss
@@ -105,6 +81,9 @@ class Upstream:
         mse = MeanSquaredError()
         mse.forward(*self._rows(out))
         return mse.backward().reshape(out.shape)
+
+
+ONES = Upstream()  # L = sum(out), the chapter's choice: the default everywhere
 
 
 # ---------------------------------------------------------------------------------------------- perturbation
@@ -175,7 +154,7 @@ def check_1d(inp: ndarray, kernel: ndarray) -> None:
         raise ValueError(f"the chapter's backward formulas need an odd kernel, got {kernel.size} values")
 
 
-def perturb_1d(inp, kernel, target: str, index: int, delta: float, upstream: Upstream = Upstream()) -> Perturbation1D:
+def perturb_1d(inp, kernel, target: str, index: int, delta: float, upstream: Upstream = ONES) -> Perturbation1D:
     """The chapter's experiment: ``conv_1d_sum([1,2,3,4,5], [1,1,1])`` is 39; with the fifth input 6 it is 41."""
     x, w = np.asarray(inp, dtype=np.float64), np.asarray(kernel, dtype=np.float64)
     check_1d(x, w)

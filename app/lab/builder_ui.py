@@ -1,6 +1,6 @@
 """The architecture builder's controls: which network to train, its blocks, and the table of shapes.
 
-The :class:`app.builder.Architecture` in ``st.session_state[state.TR_ARCH]`` is the single source of truth. Every
+The :class:`app.lab.builder.Architecture` in ``st.session_state[state.TR_ARCH]`` is the single source of truth. Every
 block's widgets take their values from it at each run (so the builder survives a visit to another page and a
 removed block's neighbours move up cleanly), and their ``on_change`` callbacks write the edit back into it.
 """
@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from app import builder, lab_data, state
+from app import resources, state, widgets
 from app.i18n import _
+from app.lab import builder
 from smartflow_core.nn import NeuralNetwork
-from smartflow_core.persist import ModelFileError, model_config
+from smartflow_core.persist import model_config
 from smartflow_core.presets import INPUT_SHAPE, PRESETS
 
 SOURCES = {"build": "a new network", "pretrained": "the pretrained model", "uploaded": "a model you upload"}
@@ -161,20 +162,11 @@ def _editor() -> builder.Architecture:
 
 def upload(key: str) -> tuple[str, NeuralNetwork, dict] | None:
     """A model file uploader; a valid model is kept for this session (both lab pages share it)."""
-    file = st.file_uploader(_("Upload a model (.npz)"), type=["npz"], key=key, help=_(
+    got = widgets.upload(_("Upload a model (.npz)"), key, state.LAB_UPLOADED, resources.read_model, types=["npz"],
+                         help=_(
         "A model saved by this app (the Download button) or by `smartflow_core.persist.save_model`. It is read "
         "without pickle and checked before use; it stays on the server only for this session."))
-    if file is not None:
-        kept = st.session_state[state.LAB_UPLOADED]
-        if kept is None or kept[0] != file.name or kept[3] != file.size:
-            try:
-                net, meta = lab_data.read_model(file.getvalue(), file.name)
-            except ModelFileError as exc:
-                st.error(_("This file cannot be used: {}.").format(exc))
-                return None
-            st.session_state[state.LAB_UPLOADED] = (file.name, net, meta, file.size)
-    kept = st.session_state[state.LAB_UPLOADED]
-    return None if kept is None else kept[:3]
+    return None if got is None else (got[0], *got[1])
 
 
 def describe(meta: dict) -> str:
@@ -205,7 +197,7 @@ def network(book: bool, batch_size: int, dtype: str) -> Choice | None:
         return Choice(name, builder.check(arch, book=book, batch_size=batch_size, dtype=dtype),
                       config=arch.model_config())
     if source == "pretrained":
-        net, meta = lab_data.pretrained_copy(), lab_data.pretrained()[1]
+        net, meta = resources.pretrained_copy(), resources.pretrained()[1]
         st.caption(_("The shipped model: {}. Training continues from its weights.").format(describe(meta)))
         name = _("pretrained")
     else:

@@ -1,14 +1,15 @@
 """The 2D backward lesson's panels: each draws the grids of one idea and the sum of the selected cell.
 
-Records come from :mod:`smartflow_core.trace_backward_2d`; grids from :func:`app.charts.grid`.
+Records come from :mod:`smartflow_core.trace.backward_2d`; grids from :func:`app.charts.grid`.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from app import backward, charts
+from app import charts
 from app.i18n import _
-from smartflow_core import trace_backward_2d as tb2
+from app.lessons import backward
+from smartflow_core.trace import backward_2d as tb2
 
 SMALL = 230  # height of a small grid
 

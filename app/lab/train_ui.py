@@ -1,9 +1,9 @@
 """The training lab's run controls and live views: Start/Pause/Resume/Stop, and a panel that redraws itself.
 
-The run trains on a background thread (:class:`app.training.TrainingRun`) held by this session's slot
-(:func:`app.session.session_slot`). The live panel is two ``st.fragment``s that rerun by themselves only while the
+The run trains on a background thread (:class:`app.lab.run.TrainingRun`) held by this session's slot
+(:func:`app.lab.slot.session_slot`). The live panel is two ``st.fragment``s that rerun by themselves only while the
 run moves: the progress and curves every :data:`REFRESH` s, the views inside the network (a forward pass and several
-heatmaps) every :data:`REFRESH_INSIDE` s. They read :class:`app.training.Snapshot`s and network copies, never the
+heatmaps) every :data:`REFRESH_INSIDE` s. They read :class:`app.lab.run.Snapshot`s and network copies, never the
 live weights, and rerun the whole page once the run settles (paused, ended), so the buttons follow (recipe
 section 3). The views' controls sit between the two fragments, outside both, so a redraw never swallows a click or
 a number being typed.
@@ -13,14 +13,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import inside_ui, lab_data, state, train_charts
-from app.builder_ui import Choice
+from app import resources, state
 from app.i18n import _
-from app.run_queue import run_queue
-from app.session import session_slot
-from app.train_charts import Curve
-from app.train_settings import label
-from app.training import Snapshot, TrainConfig, TrainingRun
+from app.lab import charts as train_charts
+from app.lab import inside_ui
+from app.lab.builder_ui import Choice
+from app.lab.charts import Curve
+from app.lab.config import TrainConfig
+from app.lab.run import TrainingRun
+from app.lab.run_queue import run_queue
+from app.lab.settings_ui import label
+from app.lab.slot import session_slot
+from app.lab.snapshot import Snapshot, Status
 from smartflow_core.loss import SoftmaxCrossEntropy
 
 REFRESH, REFRESH_INSIDE = 1.0, 2.5  # seconds between redraws of the curves, and of the views inside
@@ -47,15 +51,27 @@ def duration(seconds: float | None) -> str:
 
 
 def _start(config: TrainConfig, initial, name: str) -> None:
-    data = lab_data.mnist()
+    data = resources.mnist()
     session_slot().start(TrainingRun(config, data.X_train, data.y_train, data.X_test, data.y_test,
                                      initial=initial, label=name))
 
 
-def _call(method: str) -> None:
+def _pause() -> None:
     run = session_slot().run
     if run is not None:
-        getattr(run, method)()
+        run.pause()
+
+
+def _resume() -> None:
+    run = session_slot().run
+    if run is not None:
+        run.resume()
+
+
+def _stop() -> None:
+    run = session_slot().run
+    if run is not None:
+        run.stop()
 
 
 def moving(snap: Snapshot | None) -> bool:
@@ -63,7 +79,7 @@ def moving(snap: Snapshot | None) -> bool:
     resuming or stopping; not once it has settled in a pause or ended."""
     if snap is None or not snap.active:
         return False
-    return not (snap.status == "paused" and snap.pause_requested and not snap.stop_requested)
+    return not (snap.status == Status.PAUSED and snap.pause_requested and not snap.stop_requested)
 
 
 def buttons(config: TrainConfig | None, choice: Choice | None, why_not: str | None) -> Snapshot | None:
@@ -77,12 +93,12 @@ def buttons(config: TrainConfig | None, choice: Choice | None, why_not: str | No
                 disabled=config is None or active, on_click=_start,
                 args=(config, choice.initial if choice else None, label(choice, config) if config else ""),
                 help=why_not or _("Train a new run with these settings (your earlier runs stay below to compare)."))
-    c[1].button(_("Pause"), key="tr_pause", icon=":material/pause:", width="stretch", on_click=_call,
-                args=("pause",), disabled=not active or pausing, help=_(
+    c[1].button(_("Pause"), key="tr_pause", icon=":material/pause:", width="stretch", on_click=_pause,
+                disabled=not active or pausing, help=_(
                     "Hold training after the current batch; the views then show the weights at that moment."))
-    c[2].button(_("Resume"), key="tr_resume", icon=":material/resume:", width="stretch", on_click=_call,
-                args=("resume",), disabled=not (active and pausing), help=_("Continue training where it paused."))
-    c[3].button(_("Stop"), key="tr_stop", icon=":material/stop:", width="stretch", on_click=_call, args=("stop",),
+    c[2].button(_("Resume"), key="tr_resume", icon=":material/resume:", width="stretch", on_click=_resume,
+                disabled=not (active and pausing), help=_("Continue training where it paused."))
+    c[3].button(_("Stop"), key="tr_stop", icon=":material/stop:", width="stretch", on_click=_stop,
                 disabled=not active, help=_("End the run now. Its weights and curves stay: download or evaluate "
                                             "them."))
     return snap
@@ -93,7 +109,7 @@ def buttons(config: TrainConfig | None, choice: Choice | None, why_not: str | No
 
 def _status(run: TrainingRun, snap: Snapshot) -> None:
     active, waiting = run_queue().counts()
-    if snap.status == "queued":
+    if snap.status == Status.QUEUED:
         st.info(_("Waiting for a free training slot: you are number {} in the queue. {} run(s) are training on "
                   "this server (at most {} at once).").format(snap.queue_position, active, run_queue().max_runs),
                 icon=":material/hourglass_top:")
@@ -104,19 +120,19 @@ def _status(run: TrainingRun, snap: Snapshot) -> None:
     if snap.ended:
         text = _("{} steps in {}").format(snap.step, duration(snap.seconds))
     st.progress(snap.progress, text=text)
-    if snap.status == "diverged":
+    if snap.status == Status.DIVERGED:
         st.error(_("Training diverged: each step overshot further until the numbers overflowed, so the run "
                    "stopped. {}").format(snap.message), icon=":material/warning:")
-    elif snap.status == "error":
+    elif snap.status == Status.ERROR:
         st.error(_("The run failed: {}").format(snap.error))
-    elif snap.status == "done":
+    elif snap.status == Status.DONE:
         st.success(_("Done: {:.1f} % of {:,} test digits right at the last evaluation.").format(
             snap.accuracy or 0, run.n_test) + (" " + snap.message if snap.message else "") + " " +
             _("The Evaluate page measures it on every test digit."))
-    elif snap.status == "stopped":
+    elif snap.status == Status.STOPPED:
         st.info(_("Stopped at step {} of {}. The weights of that moment are kept.").format(snap.step,
                                                                                           snap.total_steps))
-    elif snap.status == "paused" and snap.pause_requested:
+    elif snap.status == Status.PAUSED and snap.pause_requested:
         st.info(_("Paused: the views show the weights of this moment. Resume or Stop."), icon=":material/pause:")
     elif snap.pause_requested and not snap.stop_requested:
         st.caption(_("Pausing after this batch..."))
@@ -185,7 +201,7 @@ def _curves(run: TrainingRun, snap: Snapshot) -> None:
                     key="tr_accuracy_chart")
 
 
-def _view_controls(data: lab_data.Mnist) -> str:
+def _view_controls(data: resources.Mnist) -> str:
     """Which view inside, and for the feature maps which test digit. Drawn outside the ticking fragments, so a
     redraw never swallows what the learner is typing."""
     view = st.segmented_control(_("Look inside while it learns"), tuple(VIEWS), key=state.TR_VIEW, required=True,
@@ -198,7 +214,7 @@ def _view_controls(data: lab_data.Mnist) -> str:
     return view
 
 
-def _feature_maps(run: TrainingRun, data: lab_data.Mnist) -> None:
+def _feature_maps(run: TrainingRun, data: resources.Mnist) -> None:
     index = st.session_state[state.TR_DIGIT]
     c1, c2 = st.columns([1, 3])
     c1.image(data.test_image(index), width=112, clamp=True, caption=_("label {}").format(int(data.y_test[index])))
@@ -210,7 +226,7 @@ def _feature_maps(run: TrainingRun, data: lab_data.Mnist) -> None:
         inside_ui.digit(net, data, index, "tr", picture=c1)
 
 
-def _inside(run: TrainingRun, snap: Snapshot, data: lab_data.Mnist, view: str) -> None:
+def _inside(run: TrainingRun, snap: Snapshot, data: resources.Mnist, view: str) -> None:
     if view == "filters":
         if snap.filters is None:
             st.caption(_("The filters appear after the first batch."))
@@ -227,7 +243,7 @@ def _inside(run: TrainingRun, snap: Snapshot, data: lab_data.Mnist, view: str) -
                      "(‖g‖ / √n), so a layer with many weights does not look stronger just for its size."))
 
 
-def live_panel(data: lab_data.Mnist, settled: Snapshot | None) -> None:
+def live_panel(data: resources.Mnist, settled: Snapshot | None) -> None:
     """The run's progress and curves (redrawn every REFRESH s while the run moves), the controls of the views
     (outside the fragments), then the views inside the network (every REFRESH_INSIDE s: they cost a forward pass
     and several heatmaps)."""

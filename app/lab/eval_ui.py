@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import builder_ui, inside_ui, lab_data, state, train_charts
-from app.evaluation import Evaluation, evaluate
+from app import resources, state
 from app.i18n import _
-from app.session import session_slot
+from app.lab import builder_ui, inside_ui
+from app.lab import charts as train_charts
+from app.lab.evaluation import Evaluation, evaluate
+from app.lab.slot import session_slot
 from smartflow_core.nn import NeuralNetwork
 
 MODELS = {"pretrained": "the pretrained model", "session": "your latest training run", "uploaded": "a model you upload"}
@@ -33,8 +35,8 @@ class Evaluated:
 
 @st.cache_resource(show_spinner="Evaluating the pretrained model on every test digit...")
 def _pretrained_evaluation() -> Evaluation:
-    data = lab_data.mnist()
-    return evaluate(lab_data.pretrained_copy(), data.X_test, data.y_test)
+    data = resources.mnist()
+    return evaluate(resources.pretrained_copy(), data.X_test, data.y_test)
 
 
 def _keep(key: str, result: Evaluated) -> Evaluated:
@@ -46,7 +48,7 @@ def _keep(key: str, result: Evaluated) -> Evaluated:
 
 
 def _evaluate(key: str, name: str, net: NeuralNetwork, note: str = "") -> Evaluated:
-    data = lab_data.mnist()
+    data = resources.mnist()
     bar = st.progress(0.0, text=_("Evaluating on {:,} test digits...").format(len(data.y_test)))
     ev = evaluate(net, data.X_test, data.y_test, on_progress=lambda done, n: bar.progress(
         done / n, text=_("Evaluated {:,} of {:,} test digits").format(done, n)))
@@ -68,10 +70,10 @@ def model() -> Evaluated | None:
                           "at the moment you evaluate), or a model file saved earlier."))
     kept = st.session_state[state.EV_RESULTS] or {}
     if source == "pretrained":
-        meta = lab_data.pretrained()[1]
+        meta = resources.pretrained()[1]
         st.caption(_("Shipped with the app: {}.").format(builder_ui.describe(meta)))
         found = kept.get("pretrained")
-        return found or _keep("pretrained", Evaluated(_("the pretrained model"), lab_data.pretrained_copy(),
+        return found or _keep("pretrained", Evaluated(_("the pretrained model"), resources.pretrained_copy(),
                                                       _pretrained_evaluation()))
     if source == "uploaded":
         got = builder_ui.upload(state.EV_UPLOAD)
@@ -145,7 +147,7 @@ def _open(index: int) -> None:
     st.session_state[state.EV_DIGIT] = index
 
 
-def gallery(ev: Evaluation, data: lab_data.Mnist, cell) -> None:
+def gallery(ev: Evaluation, data: resources.Mnist, cell) -> None:
     """The digits of the opened cell (or every mistake), the most confident first; a button opens each."""
     indices = ev.mistakes() if cell is None else ev.cell(*cell)
     if len(indices) == 0:
@@ -164,7 +166,7 @@ def gallery(ev: Evaluation, data: lab_data.Mnist, cell) -> None:
                       help=_("Test digit #{}: look inside the network for it.").format(i))
 
 
-def digit(result: Evaluated, data: lab_data.Mnist) -> None:
+def digit(result: Evaluated, data: resources.Mnist) -> None:
     """The chosen digit through the evaluated network."""
     index = st.session_state[state.EV_DIGIT]
     if index is None or not 0 <= index < len(data.y_test):

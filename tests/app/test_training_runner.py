@@ -1,4 +1,4 @@
-"""app.training, app.run_queue and app.session without Streamlit: the background run, pause/resume/stop, errors,
+"""app.lab.run, app.lab.run_queue and app.lab.slot without Streamlit: the background run, pause/resume/stop, errors,
 divergence, the queue, the session slot, copies.
 
 Every test builds its runs through the ``make_run`` fixture, which stops and joins them afterwards and then checks
@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import app.run_queue as run_queue_module
-from app.run_queue import RunQueue, run_queue
-from app.session import SessionSlot
-from app.training import THREAD_NAME, TrainConfig, TrainingRun, _grad_rms
+import app.lab.run_queue as run_queue_module
+from app.lab.config import TrainConfig
+from app.lab.run import THREAD_NAME, TrainingRun
+from app.lab.run_queue import RunQueue, run_queue
+from app.lab.slot import SessionSlot
+from app.lab.weights import grad_rms
 from smartflow_core.data import SUBSET_PATH, load_mnist
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import build_model, load_model
@@ -114,15 +116,18 @@ def test_eval_steps_adds_evaluations_inside_epochs(make_run):
 
 
 def test_pause_holds_the_step_and_resume_continues(make_run):
-    run = make_run(**LONG).start()
+    queue = RunQueue(2)
+    run = make_run(queue=queue, **LONG).start()
     wait_for(run, lambda s: s.step >= 3)
     run.pause()
     paused = wait_for(run, lambda s: s.status == "paused")
     assert paused.pause_requested
-    time.sleep(0.3)
+    # a second run as the clock: while it trains ten steps, the paused one takes none and counts no time
+    other = make_run(queue=queue, **LONG).start()
+    wait_for(other, lambda s: s.step >= 10)
     later = run.snapshot()
     assert later.status == "paused" and later.step == paused.step
-    assert abs(later.seconds - paused.seconds) < 0.05  # paused time is not counted
+    assert later.seconds == pytest.approx(paused.seconds, abs=1e-6)  # paused time is not counted
     run.resume()
     wait_for(run, lambda s: s.status == "running" and s.step > paused.step)
 
@@ -211,8 +216,9 @@ def test_queue_cap_holds_runs_back_in_order(make_run):
     assert third.snapshot().queue_position == 2
     second.stop()  # a stopped queued run leaves the line at once
     assert third.snapshot().queue_position == 1
-    time.sleep(0.1)
-    assert third.snapshot().step == 0  # still waiting while the first holds the only slot
+    steps = first.snapshot().step
+    wait_for(first, lambda s: s.step >= steps + 5)  # the first trains on...
+    assert (third.snapshot().status, third.snapshot().step) == ("queued", 0)  # ...while the third still waits
     first.stop()
     snap = wait_for(third, lambda s: s.step >= 1)
     assert snap.status in ("running", "paused") and snap.queue_position == 0
@@ -309,10 +315,10 @@ def test_gradient_rms_is_norm_over_root_size():
     net.train_batch(X, one_hot(rng.integers(0, 10, 8)))
     grads = [g for layer in net.layers for g in layer.param_grads]
     expected = [np.sqrt(np.mean(np.square(g.astype(np.float64)))) for g in grads]
-    np.testing.assert_allclose(_grad_rms(net), expected, rtol=1e-12)
+    np.testing.assert_allclose(grad_rms(net), expected, rtol=1e-12)
     # a gradient scaled up 100 times in every entry reads 100 times larger, whatever its size
     net.layers[0].param_grads[0] = net.layers[0].param_grads[0] * 100
-    assert _grad_rms(net)[0] == pytest.approx(100 * expected[0])
+    assert grad_rms(net)[0] == pytest.approx(100 * expected[0])
 
 
 # ---------------------------------------------------------------------------------------------- config, session
@@ -365,7 +371,7 @@ def test_session_slot_keeps_past_runs_and_stops_on_release(make_run):
 
 
 def test_the_runner_does_not_import_streamlit():
-    code = "import sys, app.training, app.run_queue, app.session; print('streamlit' in sys.modules)"
+    code = "import sys, app.lab.run, app.lab.run_queue, app.lab.slot; print('streamlit' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]

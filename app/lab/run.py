@@ -1,114 +1,38 @@
-"""Train a CNN on MNIST live: the run on its background thread (:class:`TrainingRun`) and what a page reads of it
-(:class:`Snapshot`); what a run needs is a :class:`app.train_config.TrainConfig`.
+"""Train a CNN on MNIST live: one run on its background thread, :class:`TrainingRun`.
 
-A page builds a :class:`TrainConfig` from its controls, hands it and the shared read-only MNIST arrays to a
-:class:`TrainingRun`, starts it through this session's slot (:func:`app.session.session_slot`), and polls
-:meth:`TrainingRun.snapshot` from a fragment (``@st.fragment(run_every=...)``, recipe section 3). Clicks and page
-switches never touch the thread.
+A page builds a :class:`app.lab.config.TrainConfig`, hands it and the shared read-only MNIST arrays to a
+:class:`TrainingRun`, starts it through the session's slot (:mod:`app.lab.slot`), and polls
+:meth:`TrainingRun.snapshot` (an :class:`app.lab.snapshot.Snapshot` of copies) from a ticking fragment.
 
-Locking (why pages never see half-updated weights): the live network is read and written by the worker thread
-only. Between two optimizer steps (in ``on_batch``, and before the worker blocks on a pause, and at the end) the
-worker *publishes* read-only copies of the parameters: after step 1, then every ``publish_every`` (0.3) s.
-:meth:`TrainingRun.snapshot` hands out those copies (the first convolution's filters) and
-:meth:`TrainingRun.network_copy` rebuilds a fresh network from them; both take the run's lock only for the time it
-takes to copy a few references and lists. The lock is never held during a batch, so a page waits microseconds.
-
-Runs wait in the server-wide :class:`app.run_queue.RunQueue` (``SMARTFLOW_MAX_RUNS`` simultaneous runs, default 2);
-a paused run keeps its slot. NumPy uses one BLAS thread per process: ``app/main.py`` sets ``OPENBLAS_NUM_THREADS=1``
-before NumPy loads (recipe pitfall P1), so two runs and the server share the cores without thrashing.
-
-Statuses: "idle" (built, not started), "queued" (``queue_position`` 1, 2, ...), "running", "paused", then one of
-"stopped", "done", "error" (``error`` holds the message) or "diverged" (``message`` holds a hint). The worker sets
-them when it gets there: after ``pause()`` the status says "running" until the current batch ends (the snapshot's
-``pause_requested`` tells a page to show "pausing").
-
-This module imports no Streamlit, so the runner is tested without it.
+Why pages never see half-updated weights: only the worker thread touches the live network. Between two optimizer
+steps (after step 1, then every ``publish_every`` s, before blocking on a pause, at the end) it *publishes*
+read-only copies of the parameters, which :meth:`~TrainingRun.snapshot` and :meth:`~TrainingRun.network_copy`
+hand out; the lock is held only to swap references, never during a batch. Runs wait their turn in the server's
+:class:`app.lab.run_queue.RunQueue`; a paused run keeps its slot. This module imports no Streamlit.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from app.run_queue import RunQueue, run_queue
-from app.train_config import TrainConfig  # noqa: F401  (pages import it from here too)
-from smartflow_core.book import book_mode
-from smartflow_core.layer import Conv2DLayer
-from smartflow_core.nn import NeuralNetwork
-from smartflow_core.operation import BiasAdd, ParamOperation, WeightMultiply
+from app.lab import inputs, weights
+from app.lab.config import TrainConfig, run_metadata
+from app.lab.run_queue import RunQueue, run_queue
+from app.lab.snapshot import ACTIVE, ENDED, Snapshot, Status
 from smartflow_core import persist
+from smartflow_core.book import book_mode
+from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import build_model, model_config
-from smartflow_core.presets import INPUT_SHAPE, MNIST_MEAN, MNIST_STD, one_hot, prepare_images
+from smartflow_core.presets import INPUT_SHAPE
 from smartflow_core.trainer import BatchInfo, EvalInfo, History, Trainer, evaluate
 
 log = logging.getLogger(__name__)
 
 THREAD_NAME = "smartflow-train"
-ACTIVE = ("queued", "running", "paused")
-ENDED = ("stopped", "done", "error", "diverged")
-PREPARE_CHUNK = 5000  # images standardised at a time: bounds the float64 temporary, lets Stop act between chunks
 EVAL_CHUNK = 500
-
-
-# ---------------------------------------------------------------------------------------------- snapshot
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A run's state at one instant, made of copies: safe to keep and draw while the run trains on.
-
-    ``losses`` holds ``(step, loss)``; ``evals`` the test evaluations. ``filters`` is the first convolution's
-    weights ``(in_channels, out_channels, size, size)``, read-only, or None. ``grad_norms`` holds
-    ``(step, rms per parameter)`` every ``grad_every`` steps, where rms = ||g|| / sqrt(g.size), so layers of any
-    size compare; ``grad_labels`` names the parameters. ``seconds`` and ``images_per_second`` leave pauses out.
-    """
-    status: str
-    label: str
-    queue_position: int = 0
-    pause_requested: bool = False
-    stop_requested: bool = False
-    epoch: int = 0
-    epochs: int = 0
-    batch: int = 0
-    batches_per_epoch: int = 0
-    step: int = 0
-    total_steps: int = 0
-    lr: float = 0.0
-    images_per_second: float | None = None
-    seconds: float = 0.0
-    eta_seconds: float | None = None
-    losses: tuple = ()
-    evals: tuple = ()
-    filters: np.ndarray | None = None
-    grad_labels: tuple = ()
-    grad_norms: tuple = ()
-    message: str | None = None
-    error: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
-
-    @property
-    def ended(self) -> bool:
-        return self.status in ENDED
-
-    @property
-    def progress(self) -> float:
-        return min(self.step / self.total_steps, 1.0) if self.total_steps else 0.0
-
-    @property
-    def loss(self) -> float | None:
-        return self.losses[-1][1] if self.losses else None
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.evals[-1].accuracy if self.evals else None
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -147,7 +71,7 @@ class TrainingRun:
         self._go, self._stop, self._ended = threading.Event(), threading.Event(), threading.Event()
         self._go.set()
         self._thread: threading.Thread | None = None
-        self._status, self._message, self._error = "idle", None, None
+        self._status, self._message, self._error = Status.IDLE, None, None
         self._last: BatchInfo | None = None
         self._losses: list[tuple[int, float]] = []
         self._evals: list[EvalInfo] = []
@@ -171,9 +95,9 @@ class TrainingRun:
     def start(self) -> TrainingRun:
         """Enter the queue and start the thread; it trains as soon as a slot is free."""
         with self._lock:
-            if self._status != "idle":
+            if self._status != Status.IDLE:
                 raise RuntimeError(f"this run is already {self._status}: create a new TrainingRun to train again")
-            self._status = "queued"
+            self._status = Status.QUEUED
         if self._queue is None:
             self._queue = run_queue()
         self._queue.enter(self)
@@ -182,12 +106,12 @@ class TrainingRun:
             self._thread.start()
         except RuntimeError as exc:  # the process cannot start another thread
             self._queue.cancel(self)
-            self._end("error", f"could not start the training thread ({exc})")
+            self._end(Status.ERROR, f"could not start the training thread ({exc})")
             self._ended.set()
         return self
 
     def pause(self) -> None:
-        """Ask the worker to wait before its next batch (status "paused" once it does)."""
+        """Ask the worker to wait before its next batch (status Status.PAUSED once it does)."""
         with self._lock:
             if not self._stop.is_set() and self._status in ACTIVE:
                 self._go.clear()
@@ -198,12 +122,13 @@ class TrainingRun:
     def stop(self) -> None:
         """End the run at the next batch boundary, from any state; a queued run leaves the queue now.
 
-        Only sets events, so it is safe in ``on_release``, which runs on the server's event loop (pitfall P6)."""
+        Only sets events, so it is safe in ``on_release``, which runs on the server's event loop
+        (docs/ARCHITECTURE.md, Streamlit rule S3)."""
         with self._lock:
             self._stop.set()
             self._go.set()  # wake a paused worker so it can see the stop
-            if self._status == "idle":
-                self._status = "stopped"
+            if self._status == Status.IDLE:
+                self._status = Status.STOPPED
                 self._ended.set()
         if self._queue is not None:
             self._queue.cancel(self)
@@ -235,10 +160,10 @@ class TrainingRun:
                 seconds = max(now - self._started_at - paused, 0.0)
             step = last.step if last else 0
             eta = None
-            if step and self._status in ("running", "paused"):
+            if step and self._status in (Status.RUNNING, Status.PAUSED):
                 eta = (self.total_steps - step) * seconds / step
             return Snapshot(
-                status=self._status, label=self.label, queue_position=position if self._status == "queued" else 0,
+                status=self._status, label=self.label, queue_position=position if self._status == Status.QUEUED else 0,
                 pause_requested=not self._go.is_set(), stop_requested=self._stop.is_set(),
                 epoch=last.epoch if last else 0, epochs=self.config.epochs, batch=last.batch + 1 if last else 0,
                 batches_per_epoch=self.batches_per_epoch, step=step, total_steps=self.total_steps, lr=self._lr,
@@ -254,20 +179,11 @@ class TrainingRun:
             params, arch = self._params, self._arch
         if params is None:
             return None
-        return _network_from(arch, params)
+        return weights.network_from(arch, params)
 
     def metadata(self) -> dict:
         """JSON-ready facts to save with the model: the settings, the curves, the last test accuracy."""
-        snap = self.snapshot()
-        config = dataclasses.asdict(self.config)
-        config["model"] = json.loads(config["model"])
-        last = snap.evals[-1] if snap.evals else None
-        return {"train_config": config, "status": snap.status, "train_images": self.n_train, "book": self.config.book,
-                "standardize": {"mean": MNIST_MEAN, "std": MNIST_STD}, "continued": self.continued,
-                "eval_images": self.n_test,
-                "eval_accuracy": last.accuracy if last else None, "train_seconds": round(snap.seconds, 1),
-                "history": {"batch_losses": [[s, float(v)] for s, v in snap.losses],
-                            "evals": [dataclasses.asdict(e) for e in snap.evals]}}
+        return run_metadata(self.config, self.snapshot(), self.n_train, self.n_test, self.continued)
 
     def model_bytes(self) -> bytes | None:
         """The current weights as a ``.npz`` model file (``persist.load_model`` reads it), or None."""
@@ -284,18 +200,18 @@ class TrainingRun:
         try:
             has_slot = self._queue.wait_turn(self, self._stop)
             if not has_slot:
-                self._end("stopped")
+                self._end(Status.STOPPED)
                 return
             with self._lock:
-                self._status, self._started_at = "running", time.perf_counter()
+                self._status, self._started_at = Status.RUNNING, time.perf_counter()
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported by status, not warnings
                 self._train()
         except Exception as exc:  # never let a run take the server down: report it instead
             log.exception("training run %r failed", self.label)
-            self._end("error", f"{type(exc).__name__}: {exc}")
+            self._end(Status.ERROR, f"{type(exc).__name__}: {exc}")
         finally:
             if self._status not in ENDED:
-                self._end("stopped")
+                self._end(Status.STOPPED)
             if has_slot:
                 self._queue.release(self)
             # free the float copies, the shared arrays and the initial weights; the published copies stay
@@ -304,9 +220,9 @@ class TrainingRun:
 
     def _train(self) -> None:
         cfg = self.config
-        data = self._prepare()
+        data = inputs.prepare(self.config, self._data, self.n_train, self.n_test, self._stop)
         if data is None:
-            return self._end("stopped")
+            return self._end(Status.STOPPED)
         Xtr, ytr, Xte, yte = data
         self._eval_data = (Xte, yte)
         net = self._build()
@@ -321,37 +237,16 @@ class TrainingRun:
         self._publish(trainer.net)
         if history.diverged:
             step = len(history.batch_losses) + 1
-            self._end("diverged", f"The loss became NaN at step {step}: lower the learning rate "
+            self._end(Status.DIVERGED, f"The loss became NaN at step {step}: lower the learning rate "
                                   f"(try {cfg.lr / 10:g}).")
         elif history.stopped:
-            self._end("stopped")
+            self._end(Status.STOPPED)
         elif history.early_stopped:
             epoch = history.epochs_completed
-            self._end("done", f"Early stopping: the test loss rose after epoch {epoch}, so the run kept the "
+            self._end(Status.DONE, f"Early stopping: the test loss rose after epoch {epoch}, so the run kept the "
                               f"model from the end of epoch {epoch - cfg.eval_every}.")
         else:
-            self._end("done")
-
-    def _prepare(self):
-        """Standardised float images and one-hot labels for the training and evaluation subsets (None: stopped)."""
-        dtype = np.dtype(self.config.dtype)
-        X_train, y_train, X_test, y_test = self._data
-        n_test = self.n_test
-        Xtr = self._images(X_train[:self.n_train], dtype)
-        Xte = None if Xtr is None else self._images(X_test[:n_test], dtype)
-        if Xte is None:
-            return None
-        ytr = one_hot(np.asarray(y_train[:self.n_train]), dtype=dtype)
-        return Xtr, ytr, Xte, one_hot(np.asarray(y_test[:n_test]), dtype=dtype)
-
-    def _images(self, X, dtype):
-        X = np.asarray(X)
-        out = np.empty((len(X), *INPUT_SHAPE), dtype)
-        for i in range(0, len(X), PREPARE_CHUNK):
-            if self._stop.is_set():
-                return None
-            out[i:i + PREPARE_CHUNK] = prepare_images(X[i:i + PREPARE_CHUNK], dtype)
-        return out
+            self._end(Status.DONE)
 
     def _build(self) -> NeuralNetwork:
         """A fresh network (or the initial one rebuilt), its convolutions in or out of book mode."""
@@ -361,7 +256,7 @@ class TrainingRun:
         with book_mode(self.config.book):
             net = build_model(arch)
         if self._initial is not None:
-            _fill(net, self._initial[1], np.dtype(self.config.dtype))
+            weights.fill(net, self._initial[1], np.dtype(self.config.dtype))
         with self._lock:
             self._arch = model_config(net, INPUT_SHAPE)
         return net
@@ -372,14 +267,14 @@ class TrainingRun:
             self._publish(self._trainer.net)  # the exact weights the learner will inspect while paused
             with self._lock:
                 if not self._stop.is_set():
-                    self._status, self._paused_since = "paused", time.perf_counter()
+                    self._status, self._paused_since = Status.PAUSED, time.perf_counter()
             self._go.wait()
             with self._lock:
                 if self._paused_since is not None:
                     self._paused_seconds += time.perf_counter() - self._paused_since
                     self._paused_since = None
-                if self._status == "paused":
-                    self._status = "running"
+                if self._status == Status.PAUSED:
+                    self._status = Status.RUNNING
         self._batch_t0 = time.perf_counter()
         return self._stop.is_set()
 
@@ -388,8 +283,8 @@ class TrainingRun:
         net = self._trainer.net
         images = cfg.batch_size if info.batch < info.batches_per_epoch - 1 else \
             self.n_train - cfg.batch_size * (info.batches_per_epoch - 1)
-        grads = _grad_rms(net) if info.step == 1 or info.step % cfg.grad_every == 0 else None
-        labels = _grad_labels(net) if grads is not None and not self._grad_labels else None
+        grads = weights.grad_rms(net) if info.step == 1 or info.step % cfg.grad_every == 0 else None
+        labels = weights.grad_labels(net) if grads is not None and not self._grad_labels else None
         with self._lock:
             self._last = info
             self._losses.append((info.step, info.loss))
@@ -413,59 +308,21 @@ class TrainingRun:
 
     def _publish(self, net: NeuralNetwork) -> None:
         """Read-only copies of the weights, taken on the worker between optimizer steps."""
-        params, filters = [], None
-        for layer in net.layers:
-            for p in layer.params:
-                copy = np.array(p, copy=True)
-                copy.setflags(write=False)
-                params.append(copy)
-                if filters is None and isinstance(layer, Conv2DLayer):
-                    filters = copy
+        params, filters = weights.published(net)
         if not params:  # before the first batch creates them
             return
         with self._lock:
-            self._params, self._filters = tuple(params), filters
+            self._params, self._filters = params, filters
         self._published_at = time.perf_counter()
 
     def _end(self, status: str, message: str | None = None) -> None:
         with self._lock:
             self._status, self._message = status, message
-            self._error = message if status == "error" else None
+            self._error = message if status == Status.ERROR else None
             if self._paused_since is not None:
                 self._paused_seconds += time.perf_counter() - self._paused_since
                 self._paused_since = None
             self._finished_at = time.perf_counter()
 
 
-def _fill(net: NeuralNetwork, params, dtype) -> None:
-    net.forward(np.zeros((1, *INPUT_SHAPE), dtype), inference=True)  # creates the parameters
-    own = list(net.params())
-    if len(own) != len(params):
-        raise ValueError(f"the network has {len(own)} parameter arrays, {len(params)} were given")
-    for mine, value in zip(own, params):
-        if mine.shape != value.shape:
-            raise ValueError(f"parameter shape {value.shape} does not fit the architecture's {mine.shape}")
-        mine[...] = value
-
-
-def _network_from(arch: dict, params) -> NeuralNetwork:
-    net = build_model(arch)
-    _fill(net, params, params[0].dtype)
-    return net
-
-
-def _grad_rms(net: NeuralNetwork) -> tuple:
-    """||g|| / sqrt(g.size) for every parameter gradient: the typical size of one weight's gradient."""
-    return tuple(float(np.linalg.norm(g.astype(np.float64, copy=False).ravel()) / np.sqrt(g.size))
-                 for layer in net.layers for g in layer.param_grads)
-
-
-def _grad_labels(net: NeuralNetwork) -> tuple:
-    names = {WeightMultiply: "weights", BiasAdd: "bias"}
-    return tuple(f"{i} {type(layer).__name__} {names.get(type(op), 'filters')}"
-                 for i, layer in enumerate(net.layers, 1)
-                 for op in layer.operations if isinstance(op, ParamOperation))
-
-
-
-__all__ = ["TrainConfig", "Snapshot", "TrainingRun", "ACTIVE", "ENDED", "THREAD_NAME"]
+__all__ = ["TrainingRun", "THREAD_NAME"]

@@ -1,6 +1,6 @@
 """Glue for the backward-pass lessons: the upstream-gradient controls, cached records, and the sums as text.
 
-The records come from :mod:`smartflow_core.trace_backward`; the figures from :mod:`app.backward_charts`.
+The records come from :mod:`smartflow_core.trace.backward`; the figures from :mod:`app.lessons.backward_charts`.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import streamlit as st
 from app import widgets
 from app.charts import fmt
 from app.i18n import _
-from smartflow_core import reference
-from smartflow_core import trace_backward as tb
-from smartflow_core import trace_backward_2d as tb2
+from smartflow_core import reference, trace
+from smartflow_core.trace import backward as tb
+from smartflow_core.trace import backward_2d as tb2
 
 UPSTREAM_LABELS = {
     "ones": "all ones: L = sum of the outputs (the chapter's)",
@@ -184,7 +184,7 @@ def check_rows(checks: list[tuple[str, tb2.GradCheck]]) -> str:
             "|:---|---:|---:|---:|---:|---:|"]
     for name, c in checks:
         rows.append(f"| `{name}` | {c.analytic:.10g} | {c.numeric:.10g} | {c.rel_error:.1e} | {c.forward:.10g} | "
-                    f"{tb.rel_error(c.analytic, c.forward):.1e} |")
+                    f"{trace.rel_error(c.analytic, c.forward):.1e} |")
     return "\n".join(rows)
 
 

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale
 from PIL import Image, ImageOps
+from plotly.colors import get_colorscale
 
 from app.charts import SCALE, limit
 

@@ -1,5 +1,5 @@
 """The training lab's settings: data size, epochs, batch, optimizer, learning rate and decay, seed, book mode,
-precision and live evaluations, turned into a :class:`app.train_config.TrainConfig` (or a sentence saying why not).
+precision and live evaluations, turned into a :class:`app.lab.config.TrainConfig` (or a sentence saying why not).
 
 Every control takes its value from its key in :mod:`app.state` and carries a ``help=`` tooltip.
 """
@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import lab_data, state
-from app.builder_ui import Choice
+from app import resources, state
 from app.i18n import _
-from app.train_config import TrainConfig
+from app.lab.builder_ui import Choice
+from app.lab.config import DECAYS, TrainConfig
+from smartflow_core.optimizers import OPTIMIZERS
 from smartflow_core.persist import model_config
 from smartflow_core.presets import INPUT_SHAPE
 
-DECAYS = ("none", "linear", "exponential")
-OPTIMIZERS = {"SGD": "SGD", "SGDMomentum": "SGD with momentum"}
+OPTIMIZER_LABELS = {"SGD": "SGD", "SGDMomentum": "SGD with momentum"}  # one per smartflow_core.optimizers.OPTIMIZERS
 
 
-def settings(data: lab_data.Mnist) -> dict:
+def settings(data: resources.Mnist) -> dict:
     """The training controls; returns TrainConfig fields (all but the model)."""
     n_train, n_test = len(data.y_train), len(data.y_test)
     st.session_state[state.TR_SIZE] = min(max(st.session_state[state.TR_SIZE], 1000), n_train)
@@ -34,7 +34,8 @@ def settings(data: lab_data.Mnist) -> dict:
     c[3].number_input(_("Seed"), 1, 2 ** 32 - 1, step=1, key=state.TR_SEED, help=_(
         "Seeds the initial weights, the shuffling and the dropout masks: the same seed gives the same run."))
     c = st.columns(4)
-    opt = c[0].radio(_("Optimizer"), tuple(OPTIMIZERS), key=state.TR_OPTIMIZER, format_func=OPTIMIZERS.get, help=_(
+    opt = c[0].radio(_("Optimizer"), tuple(OPTIMIZERS), key=state.TR_OPTIMIZER,
+                     format_func=lambda o: _(OPTIMIZER_LABELS[o]), help=_(
         "SGD steps against the gradient; momentum also keeps part of the previous step, which rolls through "
         "small bumps and speeds training up."))
     c[1].number_input(_("Momentum"), 0.0, 0.99, step=0.05, key=state.TR_MOMENTUM, disabled=opt == "SGD",
@@ -91,4 +92,4 @@ def label(choice: Choice, config: TrainConfig) -> str:
             f"{', book' if config.book else ''}")
 
 
-__all__ = ["settings", "make_config", "label", "DECAYS", "OPTIMIZERS"]
+__all__ = ["settings", "make_config", "label", "OPTIMIZER_LABELS"]

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy import ndarray
 
-from smartflow_core.trace import Conv2DTrace, Grid, OutputSize, _frozen, _grid, trace_conv_2d
+from smartflow_core.trace._common import Grid, _frozen, _grid
+from smartflow_core.trace.forward import Conv2DTrace, OutputSize, trace_conv_2d
 
 # ---------------------------------------------------------------------------------------------- pooling
 

@@ -17,12 +17,14 @@ import math
 from dataclasses import dataclass, replace
 
 from app.i18n import _
+from smartflow_core import operation
 from smartflow_core.layer import WEIGHT_INITS
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import build_model
 from smartflow_core.presets import INPUT_SHAPE, PRESETS
 
-ACTIVATIONS = ("ReLU", "Tanh", "Sigmoid", "Linear")
+ACTIVATIONS = ("ReLU", "Tanh", "Sigmoid", "Linear")  # the library's, in the order the menus offer them
+assert set(ACTIVATIONS) == set(operation.ACTIVATIONS), "the builder offers every activation the library has"
 INITS = WEIGHT_INITS
 POOLS = ("none", "max", "avg")
 POOL_SIZE = 2

@@ -5,6 +5,7 @@ list of runs; every field is validated with a message that names it. No Streamli
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -13,9 +14,10 @@ import numpy as np
 from smartflow_core.layer import LAYERS
 from smartflow_core.loss import LOSSES
 from smartflow_core.optimizers import DECAY_TYPES, OPTIMIZERS
-from smartflow_core.presets import INPUT_SHAPE, PRESETS, Preset
+from smartflow_core.presets import INPUT_SHAPE, MNIST_MEAN, MNIST_STD, PRESETS, Preset
 
 DTYPES = ("float32", "float64")
+DECAYS = tuple(kind or "none" for kind in DECAY_TYPES)  # the library's decay kinds as the lab names them
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,16 @@ def _check_model(text: str) -> None:
     if config.get("input_shape", list(INPUT_SHAPE)) != list(INPUT_SHAPE):
         raise ValueError(f"these runs train on MNIST images {INPUT_SHAPE}, the model expects "
                          f"{config['input_shape']}")
+
+
+def run_metadata(config: TrainConfig, snap, n_train: int, n_test: int, continued: bool) -> dict:
+    """What a model file saved from a run records: the settings, the curves, the last test accuracy (``snap`` is
+    the run's :class:`app.lab.snapshot.Snapshot`)."""
+    fields = dataclasses.asdict(config)
+    fields["model"] = json.loads(fields["model"])
+    last = snap.evals[-1] if snap.evals else None
+    return {"train_config": fields, "status": str(snap.status), "train_images": n_train, "book": config.book,
+            "standardize": {"mean": MNIST_MEAN, "std": MNIST_STD}, "continued": continued, "eval_images": n_test,
+            "eval_accuracy": last.accuracy if last else None, "train_seconds": round(snap.seconds, 1),
+            "history": {"batch_losses": [[s, float(v)] for s, v in snap.losses],
+                        "evals": [dataclasses.asdict(e) for e in snap.evals]}}

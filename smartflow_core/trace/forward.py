@@ -5,7 +5,7 @@ weights, the element-wise products, the running sum and the output value. The re
 loops in the same order as the chapter's loops in :mod:`smartflow_core.reference` (row by row, kernel cell by kernel
 cell), so every running sum ends on exactly the number the library computes. The whole output maps are computed at
 once in that same order (:func:`loop_order_conv`), equal to the reference loops to the last bit. Pooling, reach and
-flatten records are in :mod:`smartflow_core.trace_pool`. Pure NumPy: pages render these records and compute
+flatten records are in :mod:`smartflow_core.trace.pool`. Pure NumPy: pages render these records and compute
 nothing themselves.
 """
 from __future__ import annotations
@@ -16,28 +16,7 @@ import numpy as np
 from numpy import ndarray
 
 from smartflow_core import reference
-
-Vec = tuple[float, ...]
-Grid = tuple[Vec, ...]
-
-
-def _frozen(a: ndarray) -> ndarray:
-    a = np.array(a, dtype=np.float64)
-    a.setflags(write=False)
-    return a
-
-
-def _grid(a: ndarray) -> Grid:
-    return tuple(tuple(float(v) for v in row) for row in a)
-
-
-def _running(products) -> Vec:
-    """Running sums as the reference loop accumulates them: ``total += product``, starting from 0."""
-    total, out = 0.0, []
-    for p in products:
-        total += p
-        out.append(total)
-    return tuple(out)
+from smartflow_core.trace._common import Grid, Vec, _frozen, _grid, _running
 
 
 def loop_order_conv(padded: ndarray, filters: ndarray, stride: int, out_hw) -> ndarray:

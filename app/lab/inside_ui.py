@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import lab_data, train_charts
+from app import resources
 from app.i18n import _
+from app.lab import charts as train_charts
 from smartflow_core import insight
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.presets import prepare_images
 
 
-def digit(net: NeuralNetwork, data: lab_data.Mnist, index: int, prefix: str, picture=None) -> None:
+def digit(net: NeuralNetwork, data: resources.Mnist, index: int, prefix: str, picture=None) -> None:
     """The probabilities (in ``picture``, a column, when given) and the feature maps of every layer, two per row."""
     x = prepare_images(data.X_test[index:index + 1], next(iter(net.params())).dtype)
     true = int(data.y_test[index])

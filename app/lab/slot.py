@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from app.training import Snapshot, TrainingRun
+from app.lab.run import TrainingRun
+from app.lab.snapshot import Snapshot, Status
 
 
 class SessionSlot:
@@ -39,7 +40,7 @@ class SessionSlot:
             old, self._run = self._run, run
             self._count += 1
             run.label = f"#{self._count} {run.label}"
-            if old is not None and old.snapshot().status != "idle":
+            if old is not None and old.snapshot().status != Status.IDLE:
                 self._past = (self._past + [old])[-self.keep:]
         if old is not None:
             old.stop()

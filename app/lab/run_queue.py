@@ -107,5 +107,4 @@ def run_queue() -> RunQueue:
         return _QUEUE
 
 
-
 __all__ = ["RunQueue", "run_queue", "MAX_RUNS_ENV"]

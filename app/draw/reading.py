@@ -3,7 +3,7 @@
 :func:`read` runs MNIST's preparation (``smartflow_core.digits``) and the network (``smartflow_core.insight``) on a
 drawing or photo and returns a :class:`Reading`: every intermediate image, the ten probabilities, every layer's
 feature maps, and what the answer would be with each preparation step switched the other way. The figures are
-built in :mod:`app.drawing_charts`.
+built in :mod:`app.draw.charts`.
 
 A forward pass stores activations in the network's layers, so one network must not serve two sessions at once:
 each session reads with its own copy of the pretrained model (0.18 MB), and a model trained in this session
@@ -11,23 +11,21 @@ comes as a fresh copy of the run's latest weights.
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from app import resources, widgets
 from app.i18n import _
 from smartflow_core import insight
 from smartflow_core.digits import DigitImageError, Prepared, Steps, load_image, prepare, to_gray
 from smartflow_core.nn import NeuralNetwork
-from smartflow_core.persist import ModelFileError, load_model
+from smartflow_core.persist import ModelFileError
 from smartflow_core.presets import MNIST_MEAN, MNIST_STD
 from smartflow_core.util import softmax
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "smartflow_core" / "models" / "pretrained.npz"
 STEP_NAMES = ("ink", "crop", "scale", "center")
 SALIENCY = ("gradient", "occlusion")
 
@@ -42,26 +40,18 @@ class Model:
     tag: str | None = None   # names the weights for caching; None while they change (a run still training)
 
 
-@st.cache_resource(show_spinner="Loading the pretrained model...")
-def _pretrained() -> tuple[NeuralNetwork, dict] | None:
-    try:
-        return load_model(PRETRAINED)
-    except ModelFileError:
-        return None
-
-
 @st.cache_resource(scope="session", show_spinner=False)
 def _pretrained_copy() -> NeuralNetwork:
     """This session's own copy of the pretrained network (the cached one is never run)."""
-    return copy.deepcopy(_pretrained()[0])
+    return resources.pretrained_copy()
 
 
 def pretrained() -> Model | None:
     """The model shipped in ``smartflow_core/models``, or None when the file is missing or unreadable."""
-    loaded = _pretrained()
-    if loaded is None:
+    try:
+        meta = resources.pretrained()[1]
+    except ModelFileError:
         return None
-    meta = loaded[1]
     name = _("the pretrained model ({:.1f} % right on MNIST's {:,} test digits)").format(
         meta.get("test_accuracy", float("nan")), meta.get("test_images", 10_000))
     norm = meta.get("standardize", {})
@@ -69,15 +59,10 @@ def pretrained() -> Model | None:
 
 
 def _session_run():
-    """The training lab's current run in this session, or None (also before that page exists)."""
-    try:
-        try:
-            from app.session import session_slot
-        except ImportError:
-            from app.training import session_slot
-        return session_slot().run
-    except (ImportError, AttributeError):
-        return None
+    """The training lab's current run in this session, or None."""
+    from app.lab.slot import session_slot  # the lab's slot, only when the draw page asks for a session model
+
+    return session_slot().run
 
 
 def session_model() -> Model | None:
@@ -99,21 +84,11 @@ def session_model() -> Model | None:
 
 def photo_upload(upload_key: str, store_key: str) -> tuple[str, bytes] | None:
     """An uploaded photo as ``(name, bytes)``; the last readable one is kept, so it survives a page change."""
-    file = st.file_uploader(_("Upload a photo of a handwritten digit"), key=upload_key,
-                            help=_("A picture of one digit, dark on light paper or light on dark (PNG, JPEG, "
-                                   "WebP...). It goes through the same steps as a drawing, and is kept only while "
-                                   "your session lasts."))
-    if file is not None and st.session_state.get(store_key) != (file.name, file.getvalue()):
-        try:
-            load_image(file.getvalue())  # read once, when it arrives
-        except DigitImageError as exc:
-            st.error(_("Cannot read “{}”: {}.").format(file.name, exc))
-            return None
-        st.session_state[store_key] = (file.name, file.getvalue())
-    kept = st.session_state.get(store_key)
-    if kept is not None and file is None:
-        st.caption(_("Using “{}”, uploaded earlier.").format(kept[0]))
-    return kept
+    return widgets.upload(_("Upload a photo of a handwritten digit"), upload_key, store_key,
+                          lambda data, name: (load_image(data), data)[1],  # read once, when it arrives
+                          help=_("A picture of one digit, dark on light paper or light on dark (PNG, JPEG, "
+                                 "WebP...). It goes through the same steps as a drawing, and is kept only while "
+                                 "your session lasts."))
 
 
 # ---------------------------------------------------------------------------------------------- a reading

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from app import charts
 from app.i18n import _
-from smartflow_core import trace_backward as tb
+from smartflow_core.trace import backward as tb
 
 NAN = float("nan")
 PURPLE, ORANGE = "#5e3c99", "#e66101"  # the two ends of PuOr: a colour-blind-safe pair for two lines

@@ -4,9 +4,9 @@ No Streamlit here: :func:`evaluate` reports progress through a callback, and the
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
 

@@ -6,14 +6,15 @@ carries a model file: "a model you upload" opens asking for one. No Streamlit he
 """
 from __future__ import annotations
 
-from app import state
-from app.builder import ACTIVATIONS, INITS, MAX_CONV, MAX_DENSE, POOLS, Architecture, ConvBlock, DenseBlock
-from smartflow_core.optimizers import DECAY_TYPES, OPTIMIZERS
+from app import links, state
+from app.lab.builder import ACTIVATIONS, INITS, MAX_CONV, MAX_DENSE, POOLS, Architecture, ConvBlock, DenseBlock
+from app.lab.config import DECAYS
+from smartflow_core.optimizers import OPTIMIZERS
 
 # each value's parser, within the builder's widget limits
-FILTERS, KERNEL, STRIDE = state.int_in(1, 64, "filters"), state.int_in(1, 28, "kernel"), state.int_in(1, 4, "stride")
-PAD, NEURONS, KEEP = state.int_in(0, 6, "padding"), state.int_in(1, 512, "neurons"), state.float_in(0.05, 1, "keep")
-ACTIVATION, POOL, INIT = state.one_of(ACTIVATIONS), state.one_of(POOLS), state.one_of(INITS)
+FILTERS, KERNEL, STRIDE = links.int_in(1, 64, "filters"), links.int_in(1, 28, "kernel"), links.int_in(1, 4, "stride")
+PAD, NEURONS, KEEP = links.int_in(0, 6, "padding"), links.int_in(1, 512, "neurons"), links.float_in(0.05, 1, "keep")
+ACTIVATION, POOL, INIT = links.one_of(ACTIVATIONS), links.one_of(POOLS), links.one_of(INITS)
 
 
 def arch_to_text(arch: Architecture) -> str:
@@ -60,16 +61,16 @@ def show_flag(value: object) -> str:
     return "1" if value else "0"
 
 
-F = state.UrlField
-URL_TRAIN = state.UrlSpec("train", (
-    F("src", state.TR_SOURCE, state.one_of(("build", "pretrained", "uploaded"))),
-    F("preset", state.TR_PRESET, state.one_of(("default", "chapter", "custom"))),
+F = links.UrlField
+URL_TRAIN = links.UrlSpec("train", (
+    F("src", state.TR_SOURCE, links.one_of(("build", "pretrained", "uploaded"))),
+    F("preset", state.TR_PRESET, links.one_of(("default", "chapter", "custom"))),
     F("net", state.TR_ARCH, arch_from_text, arch_to_text),
-    F("n", state.TR_SIZE, state.int_in(1000, 60_000)), F("ep", state.TR_EPOCHS, state.int_in(1, 50)),
-    F("bs", state.TR_BATCH, state.int_in(1, 512)), F("seed", state.TR_SEED, state.int_in(1, 2 ** 32 - 1)),
-    F("opt", state.TR_OPTIMIZER, state.one_of(tuple(OPTIMIZERS))),
-    F("lr", state.TR_LR, state.float_in(0.0001, 10)), F("mom", state.TR_MOMENTUM, state.float_in(0, 0.99)),
-    F("decay", state.TR_DECAY, state.one_of(tuple(d or "none" for d in DECAY_TYPES))),
-    F("flr", state.TR_FINAL_LR, state.float_in(0.00001, 10)), F("book", state.TR_BOOK, flag, show_flag),
-    F("dtype", state.TR_DTYPE, state.one_of(("float32", "float64"))),
-    F("evals", state.TR_EVALS, state.int_in(1, 20)), F("evn", state.TR_EVAL_SIZE, state.int_in(100, 10_000))))
+    F("n", state.TR_SIZE, links.int_in(1000, 60_000)), F("ep", state.TR_EPOCHS, links.int_in(1, 50)),
+    F("bs", state.TR_BATCH, links.int_in(1, 512)), F("seed", state.TR_SEED, links.int_in(1, 2 ** 32 - 1)),
+    F("opt", state.TR_OPTIMIZER, links.one_of(tuple(OPTIMIZERS))),
+    F("lr", state.TR_LR, links.float_in(0.0001, 10)), F("mom", state.TR_MOMENTUM, links.float_in(0, 0.99)),
+    F("decay", state.TR_DECAY, links.one_of(DECAYS)),
+    F("flr", state.TR_FINAL_LR, links.float_in(0.00001, 10)), F("book", state.TR_BOOK, flag, show_flag),
+    F("dtype", state.TR_DTYPE, links.one_of(("float32", "float64"))),
+    F("evals", state.TR_EVALS, links.int_in(1, 20)), F("evn", state.TR_EVAL_SIZE, links.int_in(100, 10_000))))
