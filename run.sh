@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SmartFlow CNN Lab: one command to set up and start the app, one to run the tests.
 #   ./run.sh          create .venv if needed, install, start the app on http://localhost:8501
-#   ./run.sh test     the same set-up (with the test tools), then the whole test suite
+#   ./run.sh test     the same set-up (with the test tools), then lint and the whole test suite in two tiers
+#   ./run.sh lint     ruff: the lint and layout rules of pyproject.toml
 # Browser tests need Debian's chromium (apt-get install chromium); without it they are skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,7 +22,11 @@ setup() {  # $1: the requirements file
 }
 
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
-if [ "${1:-}" != "test" ] && [ "${1:-}" != "app" ]; then
+lint() {
+  .venv/bin/python -m ruff check .
+}
+
+if [ "${1:-}" != "test" ] && [ "${1:-}" != "app" ] && [ "${1:-}" != "lint" ]; then
   set -- app "$@"  # ./run.sh --server.port 8600 passes the options to the app
 fi
 case "$1" in
@@ -29,8 +34,17 @@ case "$1" in
     setup requirements.txt
     exec .venv/bin/python -m streamlit run app/main.py "${@:2}"
     ;;
+  lint)
+    setup requirements-dev.txt
+    lint
+    ;;
   test)
     setup requirements-dev.txt
-    exec .venv/bin/python -m pytest -q "${@:2}"
+    if [ $# -gt 1 ]; then  # ./run.sh test -m "not e2e" tests/app: pytest with these arguments only
+      exec .venv/bin/python -m pytest -q "${@:2}"
+    fi
+    lint
+    .venv/bin/python -m pytest -q -m "not slow and not e2e"  # tier 1: the quick tests, about two minutes
+    exec .venv/bin/python -m pytest -q -m "slow or e2e"      # tier 2: training, packaging, the real browser
     ;;
 esac

@@ -13,7 +13,7 @@ from numpy import ndarray
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import build_model
 
-# the chapter's standardisation: statistics of the full MNIST training set (SMARTFLOW_API.md section 10)
+# the chapter's standardisation: statistics of the full MNIST training set (docs/ARCHITECTURE.md, the chapter's numbers)
 MNIST_MEAN, MNIST_STD = 33.318421449829934, 78.56748998339798
 INPUT_SHAPE = (1, 28, 28)
 

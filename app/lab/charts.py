@@ -1,9 +1,9 @@
 """Plotly figures for the labs: loss and accuracy curves (one run or several overlaid), filters and feature maps
 tiled into one heatmap each, gradient sizes per layer, the confusion matrix, class probabilities.
 
-Many small maps are drawn as ONE heatmap with blank gaps between tiles (recipe section 6: a grid of subplots takes
-100 times longer to build and draw). Diverging values use the lessons' colour scale (:data:`app.charts.SCALE`:
-orange below zero, white at zero, purple above), with limits symmetric around zero.
+Many small maps are drawn as ONE heatmap with blank gaps between tiles (docs/ARCHITECTURE.md, Streamlit rule S5: a
+grid of subplots takes 100 times longer to build and draw). Diverging values use the lessons' colour scale
+(:data:`app.charts.SCALE`: orange below zero, white at zero, purple above), with limits symmetric around zero.
 """
 from __future__ import annotations
 

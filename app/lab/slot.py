@@ -1,9 +1,9 @@
 """This browser session's training runs: the current one and a few before it, stopped when the session ends.
 
 :func:`session_slot` is a session-scoped ``st.cache_resource`` whose ``on_release`` stops the current run when the
-tab closes or reloads (recipe pitfalls P5 and P6: a thread held only in ``st.session_state`` would keep training,
-and ``on_release`` runs on the server's event loop, so it only sets events and never joins). Each browser session
-gets its own slot, so learners in one classroom never see each other's runs.
+tab closes or reloads (docs/ARCHITECTURE.md, Streamlit rules S2 and S3: a thread held only in ``st.session_state``
+would keep training, and ``on_release`` runs on the server's event loop, so it only sets events and never joins).
+Each browser session gets its own slot, so learners in one classroom never see each other's runs.
 
 Streamlit is imported only inside :func:`session_slot`, so :class:`SessionSlot` is tested without it.
 """
@@ -56,7 +56,7 @@ class SessionSlot:
             self._past = []
 
     def stop(self) -> None:
-        """Stop the current run without waiting (the session ended: recipe pitfalls P5 and P6)."""
+        """Stop the current run without waiting (the session ended: Streamlit rules S2 and S3)."""
         run = self._run
         if run is not None:
             run.stop()

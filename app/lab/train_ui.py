@@ -3,10 +3,9 @@
 The run trains on a background thread (:class:`app.lab.run.TrainingRun`) held by this session's slot
 (:func:`app.lab.slot.session_slot`). The live panel is two ``st.fragment``s that rerun by themselves only while the
 run moves: the progress and curves every :data:`REFRESH` s, the views inside the network (a forward pass and several
-heatmaps) every :data:`REFRESH_INSIDE` s. They read :class:`app.lab.run.Snapshot`s and network copies, never the
-live weights, and rerun the whole page once the run settles (paused, ended), so the buttons follow (recipe
-section 3). The views' controls sit between the two fragments, outside both, so a redraw never swallows a click or
-a number being typed.
+heatmaps) every :data:`REFRESH_INSIDE` s. They read :class:`app.lab.snapshot.Snapshot`s and network copies, never
+the live weights, and rerun the whole page once the run settles (paused, ended), so the buttons follow. The views'
+controls sit between the two fragments, outside both, so a redraw never swallows a click or a number being typed.
 """
 from __future__ import annotations
 

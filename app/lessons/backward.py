@@ -103,8 +103,8 @@ UNIT_X = np.arange(9.0).reshape(1, 1, 3, 3)
 
 @st.cache_data(max_entries=16, show_spinner="Comparing the book's gradients with the true ones...")
 def book(example: str, batch: int, size: int, seed: int) -> tb2.BookComparison:
-    """``unit``: SMARTFLOW_API.md's example, x = W = g = 0..8 and, for a second example, 2x + 1 with g = 1;
-    ``random``: small seeded integers."""
+    """``unit``: the chapter's unit example (docs/ARCHITECTURE.md), x = W = g = 0..8 and, for a second example,
+    2x + 1 with g = 1; ``random``: small seeded integers."""
     if example == "unit":
         x = np.concatenate([UNIT_X, 2 * UNIT_X + 1])[:batch]
         g = np.concatenate([UNIT_X, np.ones_like(UNIT_X)])[:batch]

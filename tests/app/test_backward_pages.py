@@ -268,7 +268,7 @@ def test_2d_small_step_shows_rounding_and_big_step_shows_the_curve():
 
 def test_book_unit_example_numbers():
     at = open_page("book_bug.py")
-    # SMARTFLOW_API.md section 10: x = W = g = 0..8, the second example 2x + 1 with g = 1
+    # docs/ARCHITECTURE.md, the chapter's numbers: x = W = g = 0..8, the second example 2x + 1 with g = 1
     assert np.array_equal(heatmap(at, "bb_fig_param_book"), [[28, 64, 77], [107, 235, 207], [171, 340, 280]])
     assert np.array_equal(heatmap(at, "bb_fig_param_true"), [[78, 136, 98], [180, 285, 192], [114, 172, 110]])
     assert np.array_equal(heatmap(at, "bb_fig_in_book"), [[58, 100, 70], [132, 204, 132], [70, 100, 58]])

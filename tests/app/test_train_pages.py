@@ -1,11 +1,10 @@
 """The training and evaluation labs under AppTest: the builder and its refusals, a short run started, paused,
-resumed and stopped, divergence, the evaluation of the pretrained model, uploads good and bad.
-
-Fragments do not tick under AppTest (recipe P16): a test waits on the run itself, then calls ``at.run()``. Every
-test's runs are stopped by the ``lab`` fixture's teardown (``st.cache_resource.clear()`` releases the session
-slots), which then waits until no training thread is left. Every AppTest runs under the same session id ("test
-session id"), so two of them would share one session slot: isolation between sessions is tested in a real browser
-(tests/e2e/test_training.py).
+resumed and stopped, divergence, the evaluation of the pretrained model, uploads good and bad.  Fragments do not
+tick under AppTest (docs/ARCHITECTURE.md, Streamlit rule S7): a test waits on the run itself, then calls
+``at.run()``. Every test's runs are stopped by the ``lab`` fixture's teardown (``st.cache_resource.clear()``
+releases the session slots), which then waits until no training thread is left. Every AppTest runs under the same
+session id ("test session id"), so two of them would share one session slot: isolation between sessions is tested in
+a real browser (tests/e2e/test_training.py).
 """
 import io
 import time

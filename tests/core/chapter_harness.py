@@ -7,7 +7,7 @@ process because the chapter's cell 2 reloads the ``logging`` module.
 The chapter imports matplotlib and scipy; when they are not installed, stand-ins are put in ``sys.modules`` (the
 cells draw nothing, and ``scipy.special.logsumexp`` is given smartflow_core's own).
 ``--stop-after N`` ends the training cell once ``batch#N`` is logged: later losses depend on the BLAS summation
-order and no longer reproduce digit for digit (see SMARTFLOW_API.md section 10).
+order and no longer reproduce digit for digit (docs/ARCHITECTURE.md, the chapter's numbers).
 """
 from __future__ import annotations
 

@@ -222,7 +222,7 @@ UNIT = np.arange(9.).reshape(1, 1, 3, 3)
 
 
 def test_book_comparison_reproduces_the_documented_numbers():
-    # SMARTFLOW_API.md section 10: batch [x, 2x + 1], gradients [g, ones], x = W = g = 0..8
+    # docs/ARCHITECTURE.md, the chapter's numbers: batch [x, 2x + 1], gradients [g, ones], x = W = g = 0..8
     c = tb2.compare_book(np.concatenate([UNIT, 2 * UNIT + 1]), UNIT, np.concatenate([UNIT, np.ones_like(UNIT)]))
     assert_array_equal(c.book_param[0, 0], [[28, 64, 77], [107, 235, 207], [171, 340, 280]])
     assert_array_equal(c.true_param[0, 0], [[78, 136, 98], [180, 285, 192], [114, 172, 110]])
