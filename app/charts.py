@@ -10,8 +10,10 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 SCALE = "PuOr"
+COLORSCALE = get_colorscale(SCALE)  # the stops, for figures built without validation (which names them)
 PAD_GREY = "#d4d4d4"
 TEXT_LIMIT = 10  # grids up to this many columns (and rows) print their numbers in the cells
 
@@ -33,13 +35,25 @@ def limit(*arrays) -> float:
     return float(m) if m > 0 else 1.0
 
 
+def _box(top: float, left: float, height: int, width: int, dash: str | None = None) -> list[dict]:
+    """A rectangle around cells ``[top, top+height) x [left, left+width)`` as two layout shapes: white under
+    black, visible on any colour of the scale."""
+    box = {"type": "rect", "x0": left - 0.5, "x1": left + width - 0.5, "y0": top - 0.5, "y1": top + height - 0.5,
+           "xref": "x", "yref": "y"}
+    return [{**box, "line": {"color": "white", "width": 6}}, {**box, "line": {"color": "black", "width": 3,
+                                                                             **({"dash": dash} if dash else {})}}]
+
+
 def outline(fig: go.Figure, top: float, left: float, height: int, width: int, *, dash: str | None = None) -> None:
-    """A rectangle around cells ``[top, top+height) x [left, left+width)``: white under black, visible on any
-    colour of the scale."""
-    box = dict(type="rect", x0=left - 0.5, x1=left + width - 0.5, y0=top - 0.5, y1=top + height - 0.5,
-               xref="x", yref="y")
-    fig.add_shape(**box, line=dict(color="white", width=6))
-    fig.add_shape(**box, line=dict(color="black", width=3, dash=dash))
+    """:func:`_box` added to ``fig``."""
+    for shape in _box(top, left, height, width, dash):
+        fig.add_shape(**shape)
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain dicts, without Plotly's per-property validation (0.6 ms instead of 13-18 ms for a
+    grid): the builders here write only keys Plotly knows, and the tests read the specs back."""
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
 def _texts(z: np.ndarray) -> list[list[str]]:
@@ -50,26 +64,29 @@ def _auto_text(rows: int, cols: int) -> bool:
     return rows <= TEXT_LIMIT and cols <= TEXT_LIMIT
 
 
-def _layout(fig: go.Figure, rows: int, cols: int, title: str, height: int | None, ticks: bool,
-            text: bool) -> go.Figure:
+def _layout(rows: int, cols: int, title: str, height: int | None, ticks: bool, text: bool,
+            shapes: list) -> dict:
     height = height or (min(460, max(200, 38 * rows + 60)) if text else 360)
-    axis = dict(showgrid=False, zeroline=False, showline=False, ticks="", constrain="domain",
-                showticklabels=ticks, tickfont=dict(size=10, color="#666"), tickmode="linear", tick0=0)
-    fig.update_yaxes(**axis, autorange="reversed", scaleanchor="x", dtick=1 if rows <= TEXT_LIMIT else 5)
-    fig.update_xaxes(**axis, side="top", dtick=1 if cols <= TEXT_LIMIT else 5)
-    fig.update_layout(height=height, margin=dict(l=4, r=4, t=56 if title else 24, b=4),
-                      title=dict(text=title, font=dict(size=14), y=1, yanchor="top", yref="container",
-                                 pad=dict(t=8)) if title else None,
-                      plot_bgcolor="white", dragmode=False)
-    return fig
+    axis = {"showgrid": False, "zeroline": False, "showline": False, "ticks": "", "constrain": "domain",
+            "showticklabels": ticks, "tickfont": {"size": 10, "color": "#666"}, "tickmode": "linear", "tick0": 0}
+    layout = {"yaxis": {**axis, "autorange": "reversed", "scaleanchor": "x",
+                        "dtick": 1 if rows <= TEXT_LIMIT else 5},
+              "xaxis": {**axis, "side": "top", "dtick": 1 if cols <= TEXT_LIMIT else 5},
+              "height": height, "margin": {"l": 4, "r": 4, "t": 56 if title else 24, "b": 4},
+              "plot_bgcolor": "white", "dragmode": False, "shapes": shapes}
+    if title:
+        layout["title"] = {"text": title, "font": {"size": 14}, "y": 1, "yanchor": "top", "yref": "container",
+                           "pad": {"t": 8}}
+    return layout
 
 
-def _heatmap(z: np.ndarray, m: float, text: bool, name: str, **kw) -> go.Heatmap:
-    size = 13 if z.shape[1] <= 8 else 11
-    return go.Heatmap(z=z, zmin=-m, zmax=m, colorscale=SCALE, showscale=False, xgap=1, ygap=1,
-                      text=_texts(z) if text else None, texttemplate="%{text}" if text else None,
-                      textfont=dict(size=size), **kw,
-                      hovertemplate=f"row %{{y}}, col %{{x}}: {name} %{{z:.4g}}<extra></extra>")
+def _heatmap(z: np.ndarray, m: float, text: bool, name: str, **kw) -> dict:
+    trace = {"type": "heatmap", "z": z, "zmin": -m, "zmax": m, "colorscale": COLORSCALE, "showscale": False,
+             "xgap": 1, "ygap": 1, "textfont": {"size": 13 if z.shape[1] <= 8 else 11},
+             "hovertemplate": f"row %{{y}}, col %{{x}}: {name} %{{z:.4g}}<extra></extra>", **kw}
+    if text:
+        trace.update(text=_texts(z), texttemplate="%{text}")
+    return trace
 
 
 def grid(z, *, title: str = "", pad: int = 0, window=None, marks=(), height: int | None = None,
@@ -82,19 +99,20 @@ def grid(z, *, title: str = "", pad: int = 0, window=None, marks=(), height: int
     text = _auto_text(rows, cols) if text is None else text
     inner = np.full(z.shape, np.nan)
     inner[pad:rows - pad, pad:cols - pad] = z[pad:rows - pad, pad:cols - pad]
-    fig = go.Figure(_heatmap(inner, zmax or limit(inner), text, name))
+    data = [_heatmap(inner, zmax or limit(inner), text, name)]
     if pad:
         border = np.where(np.isnan(inner) & ~np.isnan(z), 0.0, np.nan)
         border[pad:rows - pad, pad:cols - pad] = np.nan
-        fig.add_trace(go.Heatmap(
-            z=border, colorscale=[[0, PAD_GREY], [1, PAD_GREY]], showscale=False, xgap=1, ygap=1,
-            text=_texts(border) if text else None, texttemplate="%{text}" if text else None,
-            textfont=dict(size=12, color="#555"), hovertemplate="padding zero<extra></extra>"))
-    if window is not None:
-        outline(fig, *window)
+        grey = {"type": "heatmap", "z": border, "colorscale": [[0, PAD_GREY], [1, PAD_GREY]], "showscale": False,
+                "xgap": 1, "ygap": 1, "textfont": {"size": 12, "color": "#555"},
+                "hovertemplate": "padding zero<extra></extra>"}
+        if text:
+            grey.update(text=_texts(border), texttemplate="%{text}")
+        data.append(grey)
+    shapes = _box(*window) if window is not None else []
     for r, c in marks:
-        outline(fig, r, c, 1, 1, dash="dot")
-    return _layout(fig, rows, cols, title, height, ticks, text)
+        shapes += _box(r, c, 1, 1, "dot")
+    return figure(data, _layout(rows, cols, title, height, ticks, text, shapes))
 
 
 def triple(patch, weights, products, titles: tuple[str, str, str], *, height: int = 190,
@@ -125,8 +143,7 @@ def row_strips(rows: dict[str, list[float]], *, labels: list[str], outlines=(), 
     """Equal-length 1D strips stacked (input, kernel, products, output), each with its own colour limits so a
     small kernel still shows colour next to big inputs. ``outlines``: (first strip, first cell, strips, cells)
     boxes; ``pad_cells`` grey in the first strip. NaN cells are blank."""
-    fig = go.Figure()
-    names = list(rows)
+    data, names = [], list(rows)
     for y, name in enumerate(names):
         z = np.asarray([rows[name]], dtype=np.float64)
         if y == 0 and pad_cells:
@@ -134,23 +151,22 @@ def row_strips(rows: dict[str, list[float]], *, labels: list[str], outlines=(), 
             grey = np.full(z.shape, np.nan)
             for i in pad_cells:
                 grey[0, i], z[0, i] = 0.0, np.nan
-            fig.add_trace(go.Heatmap(z=grey, y=[y], colorscale=[[0, PAD_GREY], [1, PAD_GREY]], showscale=False,
-                                     xgap=2, ygap=2, text=_texts(grey), texttemplate="%{text}",
-                                     textfont=dict(size=14, color="#555"),
-                                     hovertemplate="padding zero<extra></extra>"))
+            data.append({"type": "heatmap", "z": grey, "y": [y], "colorscale": [[0, PAD_GREY], [1, PAD_GREY]],
+                         "showscale": False, "xgap": 2, "ygap": 2, "text": _texts(grey), "texttemplate": "%{text}",
+                         "textfont": {"size": 14, "color": "#555"}, "hovertemplate": "padding zero<extra></extra>"})
         m = limit(z)
-        fig.add_trace(go.Heatmap(z=z, y=[y], zmin=-m, zmax=m, colorscale=SCALE, showscale=False, xgap=2, ygap=2,
-                                 text=_texts(z), texttemplate="%{text}", textfont=dict(size=14),
-                                 hovertemplate=f"{name} %{{x}}: %{{z:.4g}}<extra></extra>"))
-    for top, left, h, w in outlines:
-        outline(fig, top, left, h, w)
+        data.append({"type": "heatmap", "z": z, "y": [y], "zmin": -m, "zmax": m, "colorscale": COLORSCALE,
+                     "showscale": False, "xgap": 2, "ygap": 2, "text": _texts(z), "texttemplate": "%{text}",
+                     "textfont": {"size": 14}, "hovertemplate": f"{name} %{{x}}: %{{z:.4g}}<extra></extra>"})
     n = len(labels)
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=labels, side="top", showgrid=False,
-                     zeroline=False, range=[-0.5, n - 0.5], ticks="")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(names))), ticktext=names, autorange="reversed",
-                     showgrid=False, zeroline=False, ticks="")
     top = (44 if title else 30) + (16 if any("<br>" in label for label in labels) else 0)
-    fig.update_layout(height=height or 70 + 52 * len(names), margin=dict(l=4, r=4, t=top, b=4),
-                      title=dict(text=title, font=dict(size=14)) if title else None, plot_bgcolor="white",
-                      dragmode=False)
-    return fig
+    layout = {"xaxis": {"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels, "side": "top",
+                        "showgrid": False, "zeroline": False, "range": [-0.5, n - 0.5], "ticks": ""},
+              "yaxis": {"tickmode": "array", "tickvals": list(range(len(names))), "ticktext": names,
+                        "autorange": "reversed", "showgrid": False, "zeroline": False, "ticks": ""},
+              "height": height or 70 + 52 * len(names), "margin": {"l": 4, "r": 4, "t": top, "b": 4},
+              "plot_bgcolor": "white", "dragmode": False,
+              "shapes": [s for box in outlines for s in _box(*box)]}
+    if title:
+        layout["title"] = {"text": title, "font": {"size": 14}}
+    return figure(data, layout)

@@ -15,32 +15,32 @@ from smartflow_core.presets import PRESETS
 
 PAD_MODES = ("none", "same", "custom")
 KERNEL_PRESETS = ("edge", "horizontal", "vertical", "blur", "sharpen", "identity", "random", "custom")
-SPEEDS = (2.0, 1.0, 0.5, 0.25)  # seconds per step while playing
+SPEEDS = (2.0, 1.0, 0.5, 0.25, 0.1, 0.05, 0.02)  # seconds per step while playing (0.02: a 28x28 map in 16 s)
 UPSTREAM_KINDS = ("ones", "random", "loss")
 
 # 1D convolution
 C1_INPUT, C1_KERNEL = "c1_input", "c1_kernel"
 C1_PAD_MODE, C1_PAD, C1_STRIDE = "c1_pad_mode", "c1_pad", "c1_stride"
-C1_STEP, C1_PLAY, C1_SPEED = "c1_step", "c1_play", "c1_speed"
+C1_STEP, C1_SPEED = "c1_step", "c1_speed"
 
 # 2D convolution
 C2_SOURCE, C2_PICK, C2_INDEX, C2_LABEL, C2_NTH = "c2_source", "c2_pick", "c2_index", "c2_label", "c2_nth"
 C2_GRID, C2_SIZE, C2_UPLOAD, C2_UPLOADED = "c2_grid", "c2_size", "c2_upload", "c2_uploaded"
 C2_PRESET, C2_KERNEL, C2_SEED = "c2_preset", "c2_kernel", "c2_seed"
 C2_PAD_MODE, C2_PAD, C2_STRIDE = "c2_pad_mode", "c2_pad", "c2_stride"
-C2_STEP, C2_PLAY, C2_SPEED = "c2_step", "c2_play", "c2_speed"
+C2_STEP, C2_SPEED = "c2_step", "c2_speed"
 
 # multichannel convolution
 MC_SOURCE, MC_CIN, MC_SIZE, MC_SEED = "mc_source", "mc_cin", "mc_size", "mc_seed"
 MC_UPLOAD, MC_UPLOADED = "mc_upload", "mc_uploaded"
 MC_COUT, MC_FILTERS, MC_OUT = "mc_cout", "mc_filters", "mc_out"
 MC_PAD_MODE, MC_PAD, MC_STRIDE = "mc_pad_mode", "mc_pad", "mc_stride"
-MC_STEP, MC_PLAY, MC_SPEED = "mc_step", "mc_play", "mc_speed"
+MC_STEP, MC_SPEED = "mc_step", "mc_speed"
 
 # stride, pooling and flatten
 PL_SOURCE, PL_INDEX, PL_GRID = "pl_source", "pl_index", "pl_grid"
 PL_SIZE, PL_MODE, PL_PRESET = "pl_size", "pl_mode", "pl_preset"
-PL_STEP, PL_PLAY, PL_SPEED = "pl_step", "pl_play", "pl_speed"
+PL_STEP, PL_SPEED = "pl_step", "pl_speed"
 PL_FC, PL_FH, PL_FW = "pl_fc", "pl_fh", "pl_fw"
 
 # draw a digit. The canvas adapter (app/draw/canvas.py) keeps its own keys under DR_CANVAS: dr_canvas_<n> for the
@@ -56,14 +56,14 @@ GRID_POOL = "1 3 2 1 0 4\n5 6 1 2 3 1\n0 2 9 4 1 0\n1 1 3 7 2 2\n4 0 1 2 8 1\n2 
 # The 2D lessons open on a step worth reading: digit #0's strongest edge, a window on its stroke, the red square.
 DEFAULTS: dict[str, object] = {
     C1_INPUT: "1, 2, 3, 4, 5", C1_KERNEL: "1, 1, 1", C1_PAD_MODE: "same", C1_PAD: 1, C1_STRIDE: 1,
-    C1_STEP: 1, C1_PLAY: False, C1_SPEED: 1.0,
+    C1_STEP: 1, C1_SPEED: 1.0,
     C2_SOURCE: "mnist", C2_PICK: "index", C2_INDEX: 0, C2_LABEL: 7, C2_NTH: 0, C2_GRID: GRID_2D, C2_SIZE: 28,
     C2_UPLOADED: None, C2_PRESET: "edge", C2_KERNEL: "0 1 0\n1 -4 1\n0 1 0", C2_SEED: 0,
-    C2_PAD_MODE: "same", C2_PAD: 1, C2_STRIDE: 1, C2_STEP: 270, C2_PLAY: False, C2_SPEED: 0.5,
+    C2_PAD_MODE: "same", C2_PAD: 1, C2_STRIDE: 1, C2_STEP: 270, C2_SPEED: 0.5,
     MC_SOURCE: "rgb", MC_CIN: 2, MC_SIZE: 5, MC_SEED: 0, MC_UPLOADED: None, MC_COUT: 2, MC_FILTERS: "colour",
-    MC_OUT: 0, MC_PAD_MODE: "same", MC_PAD: 1, MC_STRIDE: 1, MC_STEP: 69, MC_PLAY: False, MC_SPEED: 0.5,
+    MC_OUT: 0, MC_PAD_MODE: "same", MC_PAD: 1, MC_STRIDE: 1, MC_STEP: 69, MC_SPEED: 0.5,
     PL_SOURCE: "mnist", PL_INDEX: 0, PL_GRID: GRID_POOL, PL_SIZE: 2, PL_MODE: "max", PL_PRESET: "blur",
-    PL_STEP: 162, PL_PLAY: False, PL_SPEED: 0.5, PL_FC: 2, PL_FH: 3, PL_FW: 3,
+    PL_STEP: 162, PL_SPEED: 0.5, PL_FC: 2, PL_FH: 3, PL_FW: 3,
     DR_MODEL: "pretrained", DR_SOURCE: "draw", DR_THRESHOLD: 70, DR_BRUSH: 20, DR_PHOTO: None,
     **{key: True for key in DR_STEPS}, DR_SALIENCY: "gradient", DR_EXPLAIN: -1,
 }
@@ -118,10 +118,10 @@ DEFAULTS.update({
 BP_INPUT, BP_KERNEL, BP_WHAT, BP_INDEX, BP_DELTA = "bp_input", "bp_kernel", "bp_what", "bp_index", "bp_delta"
 BP_UP, BP_SEED, BP_GOAL = "bp_up", "bp_seed", "bp_goal"
 BI_INPUT, BI_KERNEL, BI_UP, BI_SEED, BI_GOAL = "bi_input", "bi_kernel", "bi_up", "bi_seed", "bi_goal"
-BI_STEP, BI_PLAY, BI_SPEED = "bi_step", "bi_play", "bi_speed"
+BI_STEP, BI_SPEED = "bi_step", "bi_speed"
 BF_INPUT, BF_KERNEL, BF_WEIGHT = "bf_input", "bf_kernel", "bf_weight"
 BF_UP, BF_SEED, BF_GOAL = "bf_up", "bf_seed", "bf_goal"
-BF_STEP, BF_PLAY, BF_SPEED = "bf_step", "bf_play", "bf_speed"
+BF_STEP, BF_SPEED = "bf_step", "bf_speed"
 B2_BATCH, B2_CIN, B2_COUT, B2_SIZE, B2_K, B2_SEED = "b2_batch", "b2_cin", "b2_cout", "b2_size", "b2_k", "b2_seed"
 B2_PAD_MODE, B2_PAD, B2_STRIDE, B2_UP, B2_USEED = "b2_pad_mode", "b2_pad", "b2_stride", "b2_up", "b2_useed"
 B2_XB, B2_XC, B2_XR, B2_XW = "b2_xb", "b2_xc", "b2_xr", "b2_xw"  # the input cell: observation, channel, row, col
@@ -133,9 +133,9 @@ DEFAULTS.update({
     BP_INPUT: "1, 2, 3, 4, 5", BP_KERNEL: "1, 1, 1", BP_WHAT: "input", BP_INDEX: 4, BP_DELTA: 1.0,
     BP_UP: "ones", BP_SEED: 0, BP_GOAL: "",
     BI_INPUT: "1, 2, 3, 4, 5", BI_KERNEL: "1, 2, 3", BI_UP: "ones", BI_SEED: 0, BI_GOAL: "",
-    BI_STEP: 13, BI_PLAY: False, BI_SPEED: 1.0,  # step 13 = input 4, weight 0: the chapter's t5
+    BI_STEP: 13, BI_SPEED: 1.0,  # step 13 = input 4, weight 0: the chapter's t5
     BF_INPUT: "0 1 2 3 4 5 6\n1 2 3 4 5 6 7", BF_KERNEL: "1, 1, 1", BF_WEIGHT: 0, BF_UP: "ones", BF_SEED: 0,
-    BF_GOAL: "", BF_STEP: 1, BF_PLAY: False, BF_SPEED: 0.5,
+    BF_GOAL: "", BF_STEP: 1, BF_SPEED: 0.5,
     B2_BATCH: 2, B2_CIN: 1, B2_COUT: 2, B2_SIZE: 4, B2_K: 3, B2_SEED: 0, B2_PAD_MODE: "same", B2_PAD: 1,
     B2_STRIDE: 1, B2_UP: "random", B2_USEED: 0, B2_XB: 0, B2_XC: 0, B2_XR: 1, B2_XW: 2,
     B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4,

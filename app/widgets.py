@@ -122,63 +122,6 @@ def kernel_controls(preset_key: str, text_key: str, seed_key: str) -> np.ndarray
     return kernel
 
 
-def _toggle_play(play_key: str, step_key: str, n_steps: int) -> None:
-    playing = not st.session_state[play_key]
-    if playing and st.session_state[step_key] >= n_steps:
-        st.session_state[step_key] = 1  # play from the start again
-    st.session_state[play_key] = playing
-
-
-def _move(step_key: str, delta: int, n_steps: int) -> None:
-    st.session_state[step_key] = min(max(st.session_state[step_key] + delta, 1), n_steps)
-
-
-def stepper(n_steps: int, step_key: str, play_key: str, speed_key: str, render: Callable[[int], None],
-            what: str | None = None, on_step: Callable[[], None] | None = None) -> None:
-    """Previous / next / a slider / play at a speed, then ``render(step)`` with ``step`` 0-based.
-
-    The step controls and ``render`` run in a fragment: moving the kernel reruns only this part of the page.
-    While playing, the fragment reruns itself every ``speed`` seconds and advances one step.
-    """
-    what = what or _("output cell")
-    playing = bool(st.session_state[play_key]) and n_steps > 1
-    st.session_state[step_key] = min(max(int(st.session_state[step_key]), 1), n_steps)
-    c1, c2 = st.columns([1, 3])
-    c1.button(_("⏸ Pause") if playing else _("▶ Play"), key=play_key + "_btn", disabled=n_steps < 2,
-              on_click=_toggle_play, args=(play_key, step_key, n_steps), width="stretch",
-              help=_("Move the kernel one step at a time by itself; press again to stop."))
-    c2.select_slider(_("Speed"), state.SPEEDS, key=speed_key, format_func=lambda s: _("{} s per step").format(s),
-                     help=_("How long each step stays on screen while playing."))
-
-    started = {"yes": False}  # the fragment's first run belongs to the page run; later runs are timer ticks
-
-    @st.fragment(run_every=st.session_state[speed_key] if playing else None)
-    def panel():
-        if st.session_state[play_key]:
-            if started["yes"]:
-                if st.session_state[step_key] >= n_steps:
-                    st.session_state[play_key] = False
-                    st.rerun()  # the whole page, so the timer and the Play button are redrawn
-                st.session_state[step_key] += 1
-            started["yes"] = True
-        b1, b2, b3 = st.columns([1, 1, 6], vertical_alignment="bottom")
-        b1.button(_("◀ Previous"), key=step_key + "_prev", on_click=_move, args=(step_key, -1, n_steps),
-                  disabled=st.session_state[step_key] <= 1, width="stretch",
-                  help=_("Move the kernel back one step."))
-        b2.button(_("Next ▶"), key=step_key + "_next", on_click=_move, args=(step_key, 1, n_steps),
-                  disabled=st.session_state[step_key] >= n_steps, width="stretch",
-                  help=_("Move the kernel to the next {}.").format(what))
-        if n_steps > 1:
-            b3.slider(_("Step"), 1, n_steps, key=step_key, help=_("Jump to any step: one step = one {}.").format(what))
-        else:
-            b3.caption(_("There is only one {} to compute.").format(what))
-        if on_step is not None:
-            on_step()
-        render(st.session_state[step_key] - 1)
-
-    panel()
-
-
 # ---------------------------------------------------------------------------------------------- image sources
 
 

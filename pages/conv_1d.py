@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, links, state, widgets
 from app.i18n import _
-from app.lessons import explain, traces
+from app.lessons import explain, stepper, traces
 
 st.title(_("1D convolution"))
 st.markdown(_(
@@ -39,35 +39,13 @@ if pad is None:
     st.info(_("“same” padding adds kernel // 2 = {} // 2 = {} zero(s) at each end, as the chapter's `_pad_1d` "
               "does: the grey cells below.").format(tr.size.k, tr.pad))
 
-labels = [_("pad") if tr.is_pad(i) else f"x[{i - tr.pad}]" for i in range(len(tr.padded))]
-labels = [f"{label}<br>{_('never read')}" if i in tr.unread else label for i, label in enumerate(labels)]
-pad_cells = [i for i in range(len(tr.padded)) if tr.is_pad(i)]
-
-
-def show_step(i: int) -> None:
-    step = tr.steps[i]
-    blank = [float("nan")] * len(tr.padded)
-    kernel_row, product_row, output_row = list(blank), list(blank), list(blank)
-    for p, j in enumerate(step.window):
-        kernel_row[j], product_row[j] = step.weights[p], step.products[p]
-    for o in range(i + 1):
-        output_row[tr.anchor(o)] = tr.output[o]
-    st.markdown(_("**Step {} of {}**: the kernel covers padded cells {} to {} and fills `out[{}]`.").format(
-        i + 1, len(tr.steps), step.window[0], step.window[-1], step.index))
-    rows = {_("input"): list(tr.padded), _("kernel"): kernel_row, _("products"): product_row,
-            _("output"): output_row}
-    boxes = [(0, step.window[0], 3, len(step.window)), (3, tr.anchor(i), 1, 1)]
-    st.plotly_chart(charts.row_strips(rows, labels=labels, outlines=boxes, pad_cells=pad_cells), key="c1_strips",
-                    config={"displayModeBar": False})
-    left, right = st.columns([3, 1])
-    left.markdown(explain.step_table_1d(step, tr.stride))
-    left.markdown(explain.sum_line(step.weights, step.inputs, step.output, f"out[{step.index}]"))
-    right.metric(_("out[{}]").format(step.index), charts.fmt(step.output),
-                 help=_("The output cell this step fills: the last running sum, drawn under the middle of its "
-                        "window."))
-    right.caption(_("Whole output: [{}]").format(", ".join(charts.fmt(v) for v in tr.output)))
-
-
 st.subheader(_("Step through"))
-widgets.stepper(len(tr.steps), state.C1_STEP, state.C1_PLAY, state.C1_SPEED, show_step,
-                on_step=lambda: links.write_url(links.URL_1D))
+st.caption(_("Press Next, Play, or click an output cell; with the stepper focused, ←/→ step and Space plays. "
+             "Grey cells are padding; the output fills in under the middle of each window."))
+stepper.step_through(traces.conv_1d_steps(inp, kernel, pad, stride, (
+    ("input", _("padded input")), ("kernel", _("kernel")), ("products", _("products")), ("output", _("output")),
+    ("note", _("The kernel covers padded cells {1} to {2} and fills out[{0}].")),
+    ("cols", (_("weight"), _("input"), _("product"), _("running sum"))))), state.C1_STEP, state.C1_SPEED,
+    key="c1_stepper")
+links.write_url(links.URL_1D)
+st.caption(_("Whole output: [{}]").format(", ".join(charts.fmt(v) for v in tr.output)))

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import charts, links, resources, state, widgets
 from app.i18n import _
-from app.lessons import explain, traces
+from app.lessons import explain, stepper, traces
 
 FOUND = {
     "edge": _("The chapter's edge detector compares each pixel with its four neighbours: 0 where the image is "
@@ -80,31 +80,17 @@ with st.expander(_("How big is the feature map? {}×{} input → {}×{} output")
     st.caption(explain.size_note(tr.rows))
 
 
-def show_step(i: int) -> None:
-    s = tr.step(i)
-    k = tr.kernel.shape[0]
-    st.markdown(_("**Step {} of {}**: output cell (row {}, column {}); the window's top-left corner is padded "
-                  "cell ({}, {}).").format(i + 1, tr.n_steps, s.row, s.col, s.top, s.left))
-    c1, c2 = st.columns(2)
-    text = max(tr.padded.shape) <= 16  # half the page is wide enough to print 16 numbers a row
-    c1.plotly_chart(charts.grid(tr.padded, pad=tr.pad, window=(s.top, s.left, k, k), text=text,
-                                title=_("Input: {} (grey: padding)").format(caption)), key="c2_input")
-    kernel_name = _(widgets.KERNEL_LABELS[st.session_state[state.C2_PRESET]]).lower()
-    c2.plotly_chart(charts.grid(tr.output, window=(s.row, s.col, 1, 1), text=text, title=_("Feature map: {}").format(
-        kernel_name)), key="c2_map")
-    titles = (_("patch under the window"), _("kernel"), _("products"))
-    d1, d2 = st.columns([3, 2], vertical_alignment="center")
-    patch_scale = (charts.limit(tr.image), None, None)  # the patch coloured as it is in the input image
-    d1.plotly_chart(charts.triple(s.patch, s.weights, s.products, titles, limits=patch_scale), key="c2_detail",
-                    config={"displayModeBar": False})
-    d2.metric(_("out[{}, {}]").format(s.row, s.col), charts.fmt(s.output),
-              help=_("The sum of the products: this cell of the feature map."))
-    d2.markdown(explain.grid_sum_line(s, f"out[{s.row}, {s.col}]"))
-
-
+kernel_name = _(widgets.KERNEL_LABELS[st.session_state[state.C2_PRESET]]).lower()
 st.subheader(_("Step through"))
-widgets.stepper(tr.n_steps, state.C2_STEP, state.C2_PLAY, state.C2_SPEED, show_step,
-                on_step=lambda: links.write_url(links.URL_2D))
+st.caption(_("Press Next or Play, or click any cell of the feature map to see how it was computed (hover to "
+             "preview); with the stepper focused, ←/→ step, Home/End jump, Space plays."))
+stepper.step_through(traces.conv_2d_steps(image, kernel, pad, stride, (
+    ("input", _("Input: {} (grey: padding)").format(caption)), ("kernel", _("kernel")),
+    ("output", _("Feature map: {}").format(kernel_name)),
+    ("note", _("Output cell (row {0}, column {1}); the window's top-left corner is padded cell ({2}, {3}).")),
+    ("cols", (_("weight"), _("input"), _("product"), _("running sum"))))), state.C2_STEP, state.C2_SPEED,
+    key="c2_stepper")
+links.write_url(links.URL_2D)
 
 st.subheader(_("What the detector found"))
 top, bottom = tr.strongest()

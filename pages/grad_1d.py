@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, links, state, widgets
 from app.i18n import _
-from app.lessons import backward
+from app.lessons import backward, stepper, traces
 from app.lessons import backward_charts as bc
 
 st.title(_("The input gradient in 1D"))
@@ -34,26 +34,19 @@ except ValueError as exc:
 k = len(tr.kernel)
 
 
-def show_step(i: int) -> None:
-    o, p = divmod(i, k)
-    t = tr.term(o, p)
-    st.markdown(_("**Step {} of {}**: input cell `x[{}]`, weight `param[{}]`, so the padded output gradient is "
-                  "read at {} + {} − {} − 1 = **{}**.").format(i + 1, len(tr.terms), o, p, o, k, p, t.pad_index))
-    st.code(backward.input_term_code(t, k), language="python")
-    st.plotly_chart(bc.input_grad_figure(tr, o, p), key="bi_fig_strips", config={"displayModeBar": False})
-    st.caption(_("The box: the flipped kernel over `output_pad[{} .. {}]`. Dotted: the pair this step multiplies. "
-                 "Grey: the output gradient's padding zeros.").format(o, o + k - 1))
-    left, right = st.columns([2, 1])
-    left.markdown(_("On the forward pass `x[{}]`:").format(o))
-    left.markdown(backward.touched_list(tr, o))
-    st.markdown(backward.input_term_table(tr, o, p))
-    right.metric(_("input_grad[{}] so far").format(o), charts.fmt(t.running),
-                 help=_("The running sum after this step; the last weight's step gives dL/dx[{}].").format(o))
-
-
 st.subheader(_("Step through the chapter's loop"))
-widgets.stepper(len(tr.terms), state.BI_STEP, state.BI_PLAY, state.BI_SPEED, show_step, what=_("term"),
-                on_step=lambda: links.write_url(links.URL_GRAD_1D))
+st.caption(_("One step is one pass of the loop: the box is the flipped kernel over `output_pad[o .. o + {}]`, "
+             "the small boxes the pair this step multiplies; grey cells are the output gradient's padding zeros. "
+             "Click a cell of the input gradient to see its last term; with the stepper focused, ←/→ step."
+             ).format(k - 1))
+stepper.step_through(traces.input_grad_1d_steps(inp, kernel, up, (
+    ("output_pad", _("padded output gradient")), ("kernel", _("kernel param")),
+    ("input_grad", _("input gradient")),
+    ("note", _("Input cell x[{0}], weight param[{1}]: the padded output gradient is read at {0} + {3} − {1} − 1 "
+               "= {2}.")),
+    ("cols", (_("output_pad[j]"), _("param[p]"), _("product"), _("running sum"))))), state.BI_STEP,
+    state.BI_SPEED, key="bi_stepper", what=_("term"))
+links.write_url(links.URL_GRAD_1D)
 
 st.subheader(_("The same numbers as a convolution"))
 a, b = st.columns([1, 2])

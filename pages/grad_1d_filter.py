@@ -1,9 +1,9 @@
 """Backward pass, lesson 3: the filter gradient of a 1D convolution, and how a batch sums into each weight."""
 import streamlit as st
 
-from app import charts, links, state, widgets
+from app import links, state, widgets
 from app.i18n import _
-from app.lessons import backward
+from app.lessons import backward, stepper, traces
 from app.lessons import backward_charts as bc
 
 st.title(_("The filter gradient in 1D, and a batch"))
@@ -37,25 +37,17 @@ p = c2.radio(_("Weight"), range(len(kernel)), key=state.BF_WEIGHT, horizontal=Tr
 terms = tr.terms(p)
 
 
-def show_step(i: int) -> None:
-    t = terms[i]
-    st.markdown(_("**Step {} of {}**: observation {}, output cell {}: weight w[{}] met `input_pad[{}][{}]`.").format(
-        i + 1, len(terms), t.obs, t.o, p, t.obs, t.pad_index))
-    st.code(backward.param_term_code(t), language="python")
-    st.plotly_chart(bc.param_grad_figure(tr, p, i), key="bf_fig_strips", config={"displayModeBar": False})
-    st.caption(_("Each output gradient row is shifted right by {} so that `output_grad[o]` sits under "
-                 "`input_pad[o + {}]`, the cell w[{}] met. Dotted: this step's pair.").format(p, p, p))
-    a, b = st.columns([1, 3])
-    a.metric(_("param_grad[{}] so far").format(p), charts.fmt(t.running),
-             help=_("The running sum over the batch; the last step gives dL/dw[{}].").format(p))
-    done = [sum(s.product for s in terms[:i + 1] if s.obs == n) for n in range(len(tr.inp))]
-    b.markdown(_("Observation sums so far: {}.").format(", ".join(
-        _("obs {}: {}").format(n, charts.fmt(v)) for n, v in enumerate(done))))
-
-
 st.subheader(_("Step through the terms of w[{}]").format(p))
-widgets.stepper(len(terms), state.BF_STEP, state.BF_PLAY, state.BF_SPEED, show_step, what=_("term"),
-                on_step=lambda: links.write_url(links.URL_FILTER_1D))
+st.caption(_("Each output gradient row is shifted right by {} so that `output_grad[o]` sits under "
+             "`input_pad[o + {}]`, the cell w[{}] met; the boxes are this step's pair. With the stepper focused, "
+             "←/→ step and Space plays.").format(p, p, p))
+stepper.step_through(traces.param_grad_1d_steps(tuple(map(tuple, rows.tolist())), kernel, p, up, (
+    ("input_pad", _("padded input, one row per observation")),
+    ("output_grad", _("output gradient, shifted by {}").format(p)), ("param_grad", _("filter gradient")),
+    ("note", _("Observation {1}, output cell {2}: weight w[{0}] met input_pad[{1}][{3}].")),
+    ("cols", (_("input_pad"), _("output_grad"), _("product"), _("running sum"))))), state.BF_STEP,
+    state.BF_SPEED, key="bf_stepper", what=_("term"))
+links.write_url(links.URL_FILTER_1D)
 
 st.subheader(_("The batch adds up"))
 names = [f"w[{i}]" for i in range(len(kernel))]

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import charts, links, resources, state, widgets
 from app.i18n import _
-from app.lessons import explain, traces
+from app.lessons import stepper, traces
 
 RGB = (_("red"), _("green"), _("blue"))
 
@@ -74,42 +74,18 @@ o = st.selectbox(_("Output map to build"), range(cout), key=state.MC_OUT,
                  format_func=lambda i: _("map {}").format(i), help=_("Which filter's feature map to step through."))
 
 
-def show_step(i: int) -> None:
-    r, c = divmod(i, ow)
-    s = tr.step(o, r, c)
-    st.markdown(_("**Step {} of {}**: cell (row {}, column {}) of output map {}. The same 3×3 window is read in "
-                  "every input channel, and each channel has its own kernel.").format(i + 1, oh * ow, r, c, o))
-    lim_x, lim_w, lim_pc = charts.limit(tr.x), charts.limit(tr.filters), charts.limit(tr.per_channel[0, o])
-    for ch, col in enumerate(st.columns(cin)):
-        window = (s.channels[ch].top, s.channels[ch].left, 3, 3)
-        col.plotly_chart(charts.grid(tr.padded[0, ch], pad=tr.pad, window=window, height=300, zmax=lim_x,
-                                     title=_("input channel {}").format(ch) + names[ch]), key=f"mc_in{ch}")
-    titles = (_("patch"), _("kernel [{}, {}]"), _("products"))
-    for ch, part in enumerate(s.channels):
-        a, b = st.columns([3, 2], vertical_alignment="center")
-        named = (titles[0], titles[1].format(ch, o), titles[2])
-        a.plotly_chart(charts.triple(part.patch, part.weights, part.products, named, height=150,
-                                     limits=(lim_x, lim_w, lim_x * lim_w)),
-                       key=f"mc_detail{ch}", config={"displayModeBar": False})
-        b.markdown(explain.grid_sum_line(part, _("channel {}").format(ch)))
-    st.markdown(_("**Each channel convolved with its kernel, then added up into output map {}** (one colour "
-                  "scale for the channels, so you can compare what each adds):").format(o))
-    cols = st.columns(cin + 1)
-    for ch in range(cin):
-        cols[ch].plotly_chart(charts.grid(tr.per_channel[0, o, ch], window=(r, c, 1, 1), height=260, zmax=lim_pc,
-                                          title=_("channel {}{}").format(ch, " +" if ch < cin - 1 else " =")),
-                              key=f"mc_pc{ch}")
-    cols[cin].plotly_chart(charts.grid(tr.output[0, o], window=(r, c, 1, 1), height=260,
-                                       title=_("output map {}").format(o)), key="mc_outmap")
-    a, b = st.columns([1, 3], vertical_alignment="center")
-    a.metric(_("out[{}][{}, {}]").format(o, r, c), charts.fmt(s.output),
-             help=_("The sum of the per-channel partial sums."))
-    b.markdown(explain.total_line(s.partials, s.output, f"out[{o}][{r}, {c}]"))
-
-
 st.subheader(_("Step through"))
-widgets.stepper(oh * ow, state.MC_STEP, state.MC_PLAY, state.MC_SPEED, show_step,
-                on_step=lambda: links.write_url(links.URL_MC))
+st.caption(_("The same 3×3 window is read in every input channel, and each channel has its own kernel; each "
+             "channel's products make its own map, and the output map is their sum. Click any cell of the maps "
+             "to jump there; with the stepper focused, ←/→ step and Space plays."))
+stepper.step_through(traces.multichannel_steps(x[None], filters, pad, stride, o, (
+    ("channels", tuple(_("input channel {}").format(ch) + names[ch] for ch in range(cin))),
+    ("filter", _("kernel [{}, {}]")),
+    ("partial", _("channel {} alone")), ("output", _("output map {} (the sum)")),
+    ("note", _("Cell (row {0}, column {1}) of output map {2}.")),
+    ("cols", (_("weight"), _("input"), _("product"), _("running sum"))))), state.MC_STEP, state.MC_SPEED,
+    key="mc_stepper")
+links.write_url(links.URL_MC)
 
 st.subheader(_("All {} output maps").format(cout))
 for m, col in enumerate(st.columns(max(cout, 3))[:cout]):

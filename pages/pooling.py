@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, links, state, widgets
 from app.i18n import _
-from app.lessons import explain, traces
+from app.lessons import explain, stepper, traces
 from smartflow_core.trace import FlattenShapes
 
 st.title(_("Stride, pooling and flatten"))
@@ -46,26 +46,18 @@ except ValueError as exc:
     st.stop()
 
 
-text = max(image.shape) <= 16  # a small grid prints its numbers in the cells
-
-
-def show_step(i: int) -> None:
-    s = pool.step(i)
-    marks = [] if s.winner is None else [(s.top + s.winner[0], s.left + s.winner[1])]
-    st.markdown(_("**Step {} of {}**: the {}×{} window at rows {}-{}, columns {}-{} becomes pooled cell "
-                  "(row {}, column {}).").format(i + 1, pool.n_steps, size, size, s.top, s.top + size - 1, s.left,
-                                                 s.left + size - 1, s.row, s.col))
-    c1, c2 = st.columns([3, 2])
-    c1.plotly_chart(charts.grid(pool.image, window=(s.top, s.left, size, size), marks=marks, text=text,
-                                title=_("Input: {}").format(caption)), key="pl_input")
-    c2.plotly_chart(charts.grid(pool.output, window=(s.row, s.col, 1, 1), title=_("{} pooled ({}×{})").format(
-        _("max") if mode == "max" else _("average"), pool.rows.size, pool.cols.size)), key="pl_output")
-    st.markdown(explain.pool_line(s) + ("  " + _("(dotted: the winning cell)") if marks else ""))
-
-
 st.subheader(_("Pooling, step by step"))
-widgets.stepper(pool.n_steps, state.PL_STEP, state.PL_PLAY, state.PL_SPEED, show_step, what=_("window"),
-                on_step=lambda: links.write_url(links.URL_POOL))
+st.caption(_("Each window becomes one pooled cell (for max pooling the winning cell is outlined too). Click a "
+             "pooled cell to jump to it; with the stepper focused, ←/→ step and Space plays."))
+stepper.step_through(traces.pool_steps(image, size, mode, (
+    ("input", _("Input: {}").format(caption)),
+    ("output", _("{} pooled ({}×{})").format(_("max") if mode == "max" else _("average"), pool.rows.size,
+                                             pool.cols.size)),
+    ("note", _("The {}×{} window at row {{2}}, column {{3}} becomes pooled cell (row {{0}}, column {{1}}).").format(
+        size, size)),
+    ("cols", (_("value"), _("max so far") if mode == "max" else _("sum so far"))))), state.PL_STEP, state.PL_SPEED,
+    key="pl_stepper", what=_("window"))
+links.write_url(links.URL_POOL)
 
 st.subheader(_("Stride {} or pooling {}?").format(size, size))
 kp = st.selectbox(_("Kernel for the strided convolution"), state.KERNEL_PRESETS[:-2], key=state.PL_PRESET,

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
 
+from app.lessons import steps
 from smartflow_core import trace
 
 
@@ -87,3 +88,42 @@ def sample_rgb(size: int = 16) -> np.ndarray:
     d.polygon([(5 * u, 15 * u), (8 * u, 9 * u), (11 * u, 15 * u)], fill=(40, 70, 230))
     small = img.resize((size, size), Image.Resampling.BOX)
     return np.round(np.asarray(small, dtype=np.float64).transpose(2, 0, 1) / 255.0, 2)
+
+
+# ---------------------------------------------------------------------------------------------- the stepper's data
+# cache_resource: the same dict for every rerun and session with these settings (never changed by its users)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def conv_1d_steps(inp: tuple, kernel: tuple, pad: int | None, stride: int, texts: tuple) -> dict:
+    return steps.conv_1d(conv_1d(inp, kernel, pad, stride), dict(texts))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def conv_2d_steps(image: np.ndarray, kernel: np.ndarray, pad: int | None, stride: int, texts: tuple) -> dict:
+    return steps.conv_2d(conv_2d(image, kernel, pad, stride), dict(texts))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def multichannel_steps(x: np.ndarray, filters: np.ndarray, pad: int | None, stride: int, out_channel: int,
+                       texts: tuple) -> dict:
+    return steps.multichannel(multichannel(x, filters, pad, stride), out_channel, dict(texts))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def pool_steps(image: np.ndarray, size: int, mode: str, texts: tuple) -> dict:
+    return steps.pool(pool(image, size, mode), dict(texts))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def input_grad_1d_steps(inp: tuple, kernel: tuple, up, texts: tuple) -> dict:
+    from app.lessons import backward
+
+    return steps.input_grad_1d(backward.input_grad_1d(inp, kernel, up), dict(texts))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def param_grad_1d_steps(rows: tuple, kernel: tuple, p: int, up, texts: tuple) -> dict:
+    from app.lessons import backward
+
+    return steps.param_grad_1d(backward.param_grad_1d(rows, kernel, up), p, dict(texts))

@@ -53,3 +53,37 @@ def plotly_array(v) -> np.ndarray:
 def figure(at, key) -> dict:
     """The Plotly spec of the chart with ``key``."""
     return json.loads(at.get_by_key(key).proto.spec)
+
+
+def stepper(at, key: str) -> dict:
+    """The data the lesson's stepper component (mounted with ``key``) was given."""
+    for el in at.get("bidi_component"):
+        if el.proto.id.endswith(f"-{key}"):
+            payload = json.loads(el.proto.json)
+            return {**json.loads(payload.pop("spec")), **payload}  # the trace travels as JSON text
+    raise KeyError(f"no stepper with key {key!r}")
+
+
+def step_view(data: dict, step: int) -> dict:
+    """What the stepper shows at ``step`` (1-based), worked out as ``stepper.js`` does: the left-hand side, the
+    terms with their products and running sums (added from 0 in the order given), the result, the outlines."""
+    i, steps = step - 1, data["steps"]
+    t = steps["t"][i]
+    if data["op"] == "sum":
+        rows, total = [], 0.0
+        for w, x in zip(t[::2], t[1::2]):
+            total += w * x
+            rows.append((w, x, w * x, total))
+        value = rows[-1][3]
+    else:
+        rows, acc = [], float("-inf") if data["op"] == "max" else 0.0
+        for x in t:
+            acc = max(acc, x) if data["op"] == "max" else acc + x
+            rows.append((x, acc))
+        value = acc if data["op"] == "max" else acc / len(t)
+    if "v" in steps:
+        value = steps["v"][i]
+    args = steps["a"][i]
+    fill = lambda s: s.replace("{", "{0[").replace("}", "]}").format(args)  # noqa: E731  "{1}" -> args[1]
+    return {"lhs": fill(data["lhs"]), "rows": rows, "value": value, "boxes": steps["box"][i],
+            "cell": steps["cell"][i], "note": fill(data["note"])}

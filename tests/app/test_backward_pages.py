@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from apptest import figure, metrics, open_page, plotly_array, texts
+from apptest import figure, metrics, open_page, plotly_array, step_view, stepper, texts
 
 from smartflow_core import conv, reference
 from tests.core.gradcheck import numeric_gradient
@@ -117,17 +117,16 @@ def test_input_grad_opens_on_the_chapters_t5_and_steps_through_the_formula():
     w = np.array([1., 2, 3])
     expected = reference._input_grad_1d(X1, w)
     assert np.allclose(expected, central(lambda x: reference.conv_1d_sum(x, w), X1))
-    assert metrics(at) == {"input_grad[4] so far": "0"}  # step 13: o=4, p=0 reads output_pad[6], a padding zero
-    assert any("output_pad[4 + 3 - 0 - 1] * param[0]" in c.value for c in at.code)
-    at.button(key="bi_step_next").click().run()
-    at.button(key="bi_step_next").click().run()
-    assert metrics(at) == {"input_grad[4] so far": f"{expected[4]:g}"}  # 0·1 + 1·2 + 1·3 = 5
-    strips = figure(at, "bi_fig_strips")
-    dotted = [s for s in strips["layout"]["shapes"] if s["line"].get("dash") == "dot"]
-    assert {d["x0"] for d in dotted} == {3.5}  # output_pad[4 + 3 - 2 - 1] = output_pad[4]
+    data = stepper(at, "bi_stepper")
+    assert data["n"] == 15 and data["step"] == 13  # o=4, p=0 reads output_pad[6], a padding zero
+    view = step_view(data, 13)
+    assert view["lhs"] == "input_grad[4]" and view["value"] == 0 and "read at 4 + 3 − 0 − 1 = 6" in view["note"]
+    view = step_view(data, 15)  # p=2 reads output_pad[4 + 3 - 2 - 1] = output_pad[4]
+    assert view["value"] == expected[4] and [r[:2] for r in view["rows"]] == [(0, 1), (1, 2), (1, 3)]
+    assert view["boxes"][1] == [0, 0, 4, 1, 1, "dot"] and view["boxes"][2] == [1, 0, 2, 1, 1, "dot"]
+    assert np.array_equal(data["grids"][2]["z"], expected)  # the input gradient, filled in as the loop ends
     conv_rows = strip_rows(at, "bi_fig_conv")
     assert np.allclose(conv_rows, [expected, expected])  # the loop and conv_1d(g, flipped)
-    assert at.query_params["step"] in ("15", ["15"])
 
 
 def test_input_grad_chapter_kernel_gives_2_3_3_3_2():
@@ -141,7 +140,9 @@ def test_input_grad_with_a_loss_matches_central_differences():
     target = np.array([0., 1, 0, 1, 0])
     numeric = central(lambda x: float(np.sum((reference.conv_1d(x, w) - target) ** 2)), X1)
     assert np.allclose(strip_rows(at, "bi_fig_conv"), [numeric, numeric], rtol=1e-6)
-    assert at.slider(key="bi_step").max == 15
+    data = stepper(at, "bi_stepper")
+    assert data["n"] == 15
+    assert np.allclose([step_view(data, 3 * o + 3)["value"] for o in range(5)], numeric, rtol=1e-6)
 
 
 def test_input_grad_even_kernel_is_refused():
@@ -160,10 +161,12 @@ def test_filter_grad_the_chapters_batch_sums_to_36_49_48():
     expected = reference._param_grad_1d_batch(BATCH, np.ones(3))
     assert np.array_equal(expected, [36, 49, 48])
     assert np.allclose(expected, central(lambda w: reference.conv_1d_batch_sum(BATCH, w), np.ones(3)))
-    assert at.slider(key="bf_step").max == 14  # 2 observations x 7 outputs
-    at.slider(key="bf_step").set_value(14).run()
-    assert metrics(at) == {"param_grad[1] so far": "49"}
-    assert any("obs 0: 21, obs 1: 28" in t for t in texts(at))
+    data = stepper(at, "bf_stepper")
+    assert data["n"] == 14  # 2 observations x 7 outputs
+    view = step_view(data, 14)
+    assert view["lhs"] == "param_grad[1]" and view["value"] == 49
+    assert sum(r[2] for r in view["rows"][:7]) == 21 and sum(r[2] for r in view["rows"][7:]) == 28  # obs 0, 1
+    assert view["boxes"][0] == [0, 1, 7, 1, 1, "dot"]  # observation 1, output 6 meets input_pad[1][6 + 1]
     batch = strip_rows(at, "bf_fig_batch")
     assert np.array_equal(batch, [[15, 21, 21], [21, 28, 27], [36, 49, 48]])
     assert any("[15, 21, 21] + [21, 28, 27] = **[36, 49, 48]**" in t for t in texts(at))
@@ -182,8 +185,7 @@ def test_filter_grad_random_upstream_matches_central_differences():
     loss = Upstream("random", 3).loss
     numeric = central(lambda v: loss(reference.conv_1d_batch(BATCH, v)), w)
     assert np.allclose(strip_rows(at, "bf_fig_batch")[-1], numeric, rtol=1e-9)
-    at.slider(key="bf_step").set_value(14).run()
-    assert float(metrics(at)["param_grad[2] so far"]) == pytest.approx(numeric[2])
+    assert step_view(stepper(at, "bf_stepper"), 14)["value"] == pytest.approx(numeric[2])
 
 
 def test_filter_grad_rows_of_different_lengths_get_a_message():

@@ -3,11 +3,12 @@ import io
 
 import numpy as np
 import pytest
-from apptest import ROOT, figure, metrics, open_page, plotly_array, texts
+from apptest import ROOT, figure, open_page, plotly_array, step_view, stepper, texts
 from PIL import Image
 
 from smartflow_core import reference
 from smartflow_core.pooling import pool2d_forward
+from smartflow_core.trace import trace_conv_1d, trace_conv_2d, trace_multichannel
 
 PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
 
@@ -32,15 +33,21 @@ def test_home_links_every_lesson():
 
 def test_1d_third_step_of_chapter_example_shows_9():
     at = open_page("conv_1d.py")
-    assert metrics(at) == {"out[0]": "3"}
-    at.button(key="c1_step_next").click().run()
-    at.button(key="c1_step_next").click().run()
-    assert metrics(at) == {"out[2]": "9"}
-    assert any("1·2 + 1·3 + 1·4 = **9**" in t for t in texts(at))
-    strips = figure(at, "c1_strips")
-    window = [s for s in strips["layout"]["shapes"] if s["line"]["color"] == "black"][0]
-    assert (window["x0"], window["x1"]) == (1.5, 4.5)  # padded cells 2..4
-    assert at.query_params["step"] in ("3", ["3"])
+    data = stepper(at, "c1_stepper")
+    assert data["n"] == 5 and data["step"] == 1
+    assert step_view(data, 1)["value"] == 3
+    view = step_view(data, 3)
+    assert view["lhs"] == "out[2]" and view["value"] == 9
+    assert [(w, x) for w, x, _, _ in view["rows"]] == [(1, 2), (1, 3), (1, 4)]
+    assert [r[3] for r in view["rows"]] == [2, 5, 9]  # the running sum
+    assert view["boxes"][0] == [0, 0, 2, 1, 3]  # the window covers padded cells 2..4
+    # the library's record of the same step, and the output the stepper fills in
+    step = trace_conv_1d((1, 2, 3, 4, 5), (1, 1, 1), None, 1).steps[2]
+    assert [r[3] for r in view["rows"]] == list(step.running)
+    assert [v for v in data["grids"][3]["z"] if v is not None] == [3, 6, 9, 12, 9]
+    at.session_state["c1_step"] = 3  # what the browser reports when the learner pauses at step 3
+    at.run()
+    assert stepper(at, "c1_stepper")["step"] == 3 and at.query_params["step"] in ("3", ["3"])
 
 
 def test_1d_stride_two_padding_one_gives_three_outputs():
@@ -48,12 +55,13 @@ def test_1d_stride_two_padding_one_gives_three_outputs():
     at.radio(key="c1_pad_mode").set_value("custom").run()
     at.number_input(key="c1_pad").set_value(1).run()
     at.number_input(key="c1_stride").set_value(2).run()
-    assert at.slider(key="c1_step").max == 3
+    data = stepper(at, "c1_stepper")
+    assert data["n"] == 3
     assert "= 3" in at.get("latex")[0].proto.body
     expected = reference.conv_1d(np.array([1., 2, 3, 4, 5]), np.array([1., 1, 1]), 1, 2)
     for step, value in enumerate(expected, start=1):
-        at.slider(key="c1_step").set_value(step).run()
-        assert metrics(at) == {f"out[{step - 1}]": f"{value:g}"}
+        view = step_view(data, step)
+        assert view["lhs"] == f"out[{step - 1}]" and view["value"] == value
 
 
 def test_1d_floor_is_explained_when_stride_does_not_divide():
@@ -78,7 +86,8 @@ def test_1d_bad_settings_get_a_message(field, value, message):
 def test_1d_link_opens_the_same_example_and_bad_values_are_ignored():
     at = open_page("conv_1d.py", {"x": "2,0,1,3", "k": "1,-1", "pad": "none", "step": "3", "s": "0"})
     assert at.text_input(key="c1_input").value == "2,0,1,3"
-    assert metrics(at) == {"out[2]": "-2"}  # 1·1 + (-1)·3
+    data = stepper(at, "c1_stepper")
+    assert data["step"] == 3 and step_view(data, 3)["value"] == -2  # 1·1 + (-1)·3
     assert any("s='0'" in w.value for w in at.warning)
 
 
@@ -88,16 +97,16 @@ def test_1d_settings_survive_a_visit_to_another_page():
     at.switch_page("../pages/conv_2d.py").run()
     at.switch_page("../pages/conv_1d.py").run()
     assert at.text_input(key="c1_input").value == "4, 4, 4"
-    assert metrics(at) == {"out[0]": "8"}
+    assert step_view(stepper(at, "c1_stepper"), 1)["value"] == 8
 
 
-def test_1d_play_button_toggles():
+def test_1d_the_step_the_browser_reports_is_kept_and_clamped():
     at = open_page("conv_1d.py")
-    at.button(key="c1_play_btn").click().run()
-    assert at.session_state["c1_play"] is True
-    assert at.button(key="c1_play_btn").label.endswith("Pause")
-    at.button(key="c1_play_btn").click().run()
-    assert at.session_state["c1_play"] is False
+    at.session_state["c1_step"] = 4
+    at.run()
+    assert stepper(at, "c1_stepper")["step"] == 4
+    at.text_input(key="c1_input").set_value("1, 2").run()  # two outputs now: the step is clamped
+    assert stepper(at, "c1_stepper")["step"] == 2 and at.session_state["c1_step"] == 2
 
 
 # ---------------------------------------------------------------------------------------------- 2D
@@ -109,11 +118,16 @@ def test_2d_mnist_step_matches_reference():
     at = open_page("conv_2d.py", {"i": "3", "step": "1"})
     image = digits().image(3)
     expected = reference.conv_2d(image, np.array([[0., 1, 0], [1, -4, 1], [0, 1, 0]]))
+    data = stepper(at, "c2_stepper")
+    assert data["n"] == 28 * 28
+    tr = trace_conv_2d(image, np.array([[0., 1, 0], [1, -4, 1], [0, 1, 0]]))
     for step in (1, 200, 407):
-        at.slider(key="c2_step").set_value(step).run()
         r, c = divmod(step - 1, 28)
-        assert metrics(at) == {f"out[{r}, {c}]": _fmt(expected[r, c])}
-    assert np.allclose(plotly_array(figure(at, "c2_map")["data"][0]["z"]), expected, atol=1e-6)
+        view = step_view(data, step)
+        assert view["lhs"] == f"out[{r}, {c}]" and view["value"] == expected[r, c] == tr.step(step - 1).output
+        assert [row[3] for row in view["rows"]] == list(tr.step(step - 1).running)
+        assert view["boxes"] == [[0, r, c, 3, 3], [2, r, c, 1, 1]]
+    assert np.allclose(np.array(data["grids"][2]["z"], dtype=float).reshape(28, 28), expected, atol=1e-12)
 
 
 def _fmt(x):
@@ -129,9 +143,11 @@ def test_2d_grid_with_preset_padding_and_stride():
     at.number_input(key="c2_stride").set_value(2).run()
     grid = np.loadtxt(io.StringIO(at.text_area(key="c2_grid").value))
     expected = reference.conv_2d(grid, np.array([[-1., 2, -1]] * 3), 0, 2)
-    assert at.slider(key="c2_step").max == expected.size == 6  # 6x7 grid, 3x3 kernel, stride 2 -> 2x3
-    at.slider(key="c2_step").set_value(5).run()
-    assert metrics(at) == {"out[1, 1]": _fmt(expected[1, 1])}
+    data = stepper(at, "c2_stepper")
+    assert data["n"] == expected.size == 6  # 6x7 grid, 3x3 kernel, stride 2 -> 2x3
+    view = step_view(data, 5)
+    assert view["lhs"] == "out[1, 1]" and view["value"] == expected[1, 1]
+    assert view["boxes"][0] == [0, 2, 2, 3, 3]  # stride 2: the window's corner is (2, 2)
 
 
 def test_2d_link_with_a_preset_shows_its_kernel():
@@ -161,7 +177,7 @@ def test_2d_upload_image_and_not_an_image():
     at = open_page("conv_2d.py", {"src": "upload"})
     at.file_uploader(key="c2_upload").upload("red.png", _png(), "image/png").run()
     assert not at.exception and not at.error
-    assert at.slider(key="c2_step").max == 28 * 28
+    assert stepper(at, "c2_stepper")["n"] == 28 * 28
     at.file_uploader(key="c2_upload").upload("notes.txt", b"hello", "text/plain").run()
     assert any("not an image Pillow can read" in e.value for e in at.error)
 
@@ -192,14 +208,18 @@ def test_multichannel_rgb_partial_sums():
     from app.lessons.traces import mc_filters, sample_rgb
 
     at = open_page("multichannel.py")
-    at.slider(key="mc_step").set_value(40).run()
     x, w = sample_rgb(16)[None], mc_filters("colour", 3, 2, 0)
     expected = reference._output(x, w)
+    data = stepper(at, "mc_stepper")
     r, c = divmod(39, 16)
-    assert metrics(at) == {f"out[0][{r}, {c}]": _fmt(expected[0, 0, r, c])}
-    partials = [t for t in texts(at) if t.startswith("`channel")]
-    assert len(partials) == 3
-    assert any(t.startswith(f"`out[0][{r}, {c}]` = ") for t in texts(at))
+    view = step_view(data, 40)
+    assert view["lhs"] == f"out[0][{r}, {c}]" and view["value"] == expected[0, 0, r, c]
+    assert len(view["rows"]) == 3 * 9  # every input channel's 3x3 window, channel by channel
+    step = trace_multichannel(x, w, None, 1).step(0, r, c)
+    assert [row[3] for row in view["rows"]][8::9] == list(step.running)  # the total after each channel
+    # each channel's own map, then the output map: the sum of the three
+    partial = [np.array(data["grids"][6 + ch]["z"], dtype=float).reshape(16, 16) for ch in range(3)]
+    assert np.allclose(sum(partial), expected[0, 0], atol=1e-12)
     assert any("**54** weights" in t for t in texts(at))  # 3 x 2 x 3 x 3
 
 
@@ -209,9 +229,9 @@ def test_multichannel_random_channels_and_filters():
     at = open_page("multichannel.py", {"src": "random", "cin": "4", "cout": "3", "f": "random", "o": "2"})
     x, w = random_input(4, 5, 0)[None], mc_filters("random", 4, 3, 0)
     expected = reference._output(x, w)
-    at.slider(key="mc_step").set_value(13).run()
-    assert metrics(at) == {"out[2][2, 2]": _fmt(expected[0, 2, 2, 2])}
-    assert len([t for t in texts(at) if t.startswith("`channel")]) == 4
+    view = step_view(stepper(at, "mc_stepper"), 13)
+    assert view["lhs"] == "out[2][2, 2]" and view["value"] == expected[0, 2, 2, 2]
+    assert len(view["rows"]) == 4 * 9
     assert any("**108** weights" in t for t in texts(at))
 
 
@@ -220,14 +240,15 @@ def test_multichannel_random_channels_and_filters():
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_pooling_steps_match_library(mode):
-    from app.charts import fmt
-
     at = open_page("pooling.py", {"src": "grid", "mode": mode})
     grid = np.loadtxt(io.StringIO(at.text_area(key="pl_grid").value))
     expected = pool2d_forward(grid[None, None], 2, mode=mode)[0, 0]
-    at.slider(key="pl_step").set_value(5).run()
-    line = [t for t in texts(at) if t.startswith("`out[1, 1]`")][0]
-    assert line.split("**")[1] == fmt(expected[1, 1])
+    view = step_view(stepper(at, "pl_stepper"), 5)
+    assert view["lhs"] == "out[1, 1]" and view["value"] == expected[1, 1]
+    assert [row[0] for row in view["rows"]] == list(grid[2:4, 2:4].ravel())
+    if mode == "max":  # the winning cell is outlined too
+        winner = np.unravel_index(np.argmax(grid[2:4, 2:4]), (2, 2))
+        assert view["boxes"][2] == [0, 2 + int(winner[0]), 2 + int(winner[1]), 1, 1, "dot"]
     assert any("**36 of 36**" in t and "**9 of 36**" in t for t in texts(at))
 
 
@@ -245,7 +266,7 @@ def test_2d_digit_by_label():
     at = open_page("conv_2d.py", {"pick": "label", "label": "7", "nth": "2"})
     index = digits().find(7, 2)
     assert digits().labels[index] == 7
-    assert any(f"MNIST digit #{index} (label 7)" in str(e.proto) for e in at.get("plotly_chart"))
+    assert f"MNIST digit #{index} (label 7)" in stepper(at, "c2_stepper")["grids"][0]["title"]
 
 
 def test_pooling_grid_too_small_for_the_window():

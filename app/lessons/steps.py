@@ -1,0 +1,203 @@
+"""The lessons' step records as the stepper's data: grids to draw and, for every step, its terms, its outlines and
+the output cell it fills. The browser (``app/lessons/stepper/stepper.js``) walks them without the server.
+
+A step's terms are sent as numbers: pairs ``(weight, input)`` for a sum (the browser multiplies and adds them
+from 0 in the order given, as :mod:`smartflow_core.trace` does, so its running sums are the trace's to the last
+bit: IEEE doubles both sides), or the window's values for max and average pooling, with the library's result.
+``tests/app/test_steps.py`` checks every spec against the trace it came from. This module imports no Streamlit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+
+from app.charts import PAD_GREY, limit
+
+
+def _z(a) -> list:
+    """Row-major floats, NaN as None (a blank cell)."""
+    return [None if not math.isfinite(v) else float(v) for v in np.asarray(a, dtype=np.float64).ravel()]
+
+
+def grid(title: str, z, *, pad: int = 0, fill: bool = False, dyn: bool = False, text: bool | None = None,
+         lim: float | None = None, size: int | None = None) -> dict:
+    """One grid to draw. ``pad`` cells at the border are padding (grey); ``fill``: cells appear as their step is
+    reached; ``dyn``: blank but for the values a step puts there; ``text`` prints the numbers (default: when the
+    grid is at most 10 cells a side)."""
+    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+    rows, cols = z.shape
+    pads = [r * cols + c for r in range(rows) for c in range(cols)
+            if pad and (r < pad or r >= rows - pad or c < pad or c >= cols - pad)]
+    return {"title": title, "rows": rows, "cols": cols, "z": _z(z), "pad": pads, "fill": fill, "dyn": dyn,
+            "text": (rows <= 10 and cols <= 10) if text is None else text,
+            "lim": float(lim) if lim is not None else limit(z), "size": size}
+
+
+def spec(grids: list[dict], layout: list[list[int]], steps: dict, *, op: str, lhs: str, note: str = "",
+         cols: tuple[str, ...] = ()) -> dict:
+    """The stepper's data. ``steps`` holds columns, one entry per step: ``a`` (arguments of the ``lhs`` and
+    ``note`` templates), ``box`` (outlines ``[grid, top, left, height, width]``), ``cell`` (``[grid, index]`` of
+    the output cell), ``t`` (terms) and optionally ``v`` (the results) and ``put`` (values a step writes into
+    ``dyn`` grids). ``sig`` names the trace, so the browser rebuilds only when it changes."""
+    n = len(steps["t"])
+    for name, column in steps.items():
+        if len(column) != n:
+            raise ValueError(f"steps[{name!r}] has {len(column)} entries for {n} steps")
+    data = {"n": n, "grids": grids, "layout": layout, "steps": steps, "op": op, "lhs": lhs, "note": note,
+            "cols": list(cols), "pad_grey": PAD_GREY}
+    data["sig"] = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return data
+
+
+def _pairs(weights, inputs) -> list[float]:
+    return [float(v) for w, x in zip(weights, inputs) for v in (w, x)]
+
+
+# ---------------------------------------------------------------------------------------------- the lessons
+
+
+def conv_1d(tr, t: dict) -> dict:
+    """1D convolution: the padded input, the kernel and the products under the window, the output filling in
+    (drawn under the middle of each window). ``t``: the grids' titles and the templates."""
+    n = len(tr.padded)
+    out_row = [math.nan] * n
+    for o, v in enumerate(tr.output):
+        out_row[tr.anchor(o)] = v
+    pad = [i for i in range(n) if tr.is_pad(i)]
+    lim = limit(np.asarray(tr.padded), np.asarray(tr.output))
+    g_in = grid(t["input"], [tr.padded], lim=lim, text=True)
+    g_in["pad"] = pad
+    grids = [g_in, grid(t["kernel"], [[math.nan] * n], dyn=True, text=True, lim=limit(np.asarray(tr.kernel))),
+             grid(t["products"], [[math.nan] * n], dyn=True, text=True,
+                  lim=limit(*[np.asarray(s.products) for s in tr.steps])),
+             grid(t["output"], [out_row], fill=True, lim=lim, text=True)]
+    for g in grids:
+        g["size"] = 40
+    steps = {"a": [], "box": [], "cell": [], "t": [], "put": []}
+    for s in tr.steps:
+        steps["a"].append([s.index, s.window[0], s.window[-1]])
+        steps["box"].append([[0, 0, s.window[0], 1, len(s.window)], [1, 0, s.window[0], 1, len(s.window)],
+                             [2, 0, s.window[0], 1, len(s.window)], [3, 0, tr.anchor(s.index), 1, 1]])
+        steps["cell"].append([3, tr.anchor(s.index)])
+        steps["t"].append(_pairs(s.weights, s.inputs))
+        steps["put"].append([[1, list(s.window), list(s.weights)], [2, list(s.window), list(s.products)]])
+    return spec(grids, [[0], [1], [2], [3]], steps, op="sum", lhs="out[{0}]", note=t["note"], cols=t["cols"])
+
+
+def conv_2d(tr, t: dict) -> dict:
+    """2D convolution: the padded input with the window, the kernel, the feature map filling in row by row."""
+    k = tr.kernel.shape[0]
+    text = max(tr.padded.shape) <= 10
+    grids = [grid(t["input"], tr.padded, pad=tr.pad, text=text, lim=limit(tr.image)),
+             grid(t["kernel"], tr.kernel, text=k <= 7, size=30 if k <= 7 else 14),
+             grid(t["output"], tr.output, fill=True, text=text)]
+    steps = {"a": [], "box": [], "cell": [], "t": []}
+    padded, weights = tr.padded, tr.kernel.ravel().tolist()
+    for i in range(tr.n_steps):
+        row, col = tr.cell(i)
+        top, left = row * tr.stride, col * tr.stride
+        steps["a"].append([row, col, top, left])
+        steps["box"].append([[0, top, left, k, k], [2, row, col, 1, 1]])
+        steps["cell"].append([2, row * tr.cols.size + col])
+        steps["t"].append(_pairs(weights, padded[top:top + k, left:left + k].ravel().tolist()))
+    return spec(grids, [[0, 1, 2]], steps, op="sum", lhs="out[{0}, {1}]", note=t["note"], cols=t["cols"])
+
+
+def multichannel(tr, out_channel: int, t: dict) -> dict:
+    """Multichannel convolution for one output map: every input channel with its window, the filters of this
+    output, each channel's own map and the output map filling in (the output is their sum). A step's terms run
+    over the channels in the reference's order, so its running sum ends on the output cell."""
+    cin, fh = tr.x.shape[1], tr.filters.shape[2]
+    lim_x, lim_pc = limit(tr.padded), limit(tr.per_channel[0, out_channel])
+    grids = [grid(t["channels"][c], tr.padded[0, c], pad=tr.pad, lim=lim_x) for c in range(cin)]
+    grids += [grid(t["filter"].format(c, out_channel), tr.filters[c, out_channel], size=30) for c in range(cin)]
+    grids += [grid(t["partial"].format(c), tr.per_channel[0, out_channel, c], fill=True, lim=lim_pc)
+              for c in range(cin)]
+    grids.append(grid(t["output"].format(out_channel), tr.output[0, out_channel], fill=True))
+    out_g, ow = 3 * cin, tr.cols.size
+    steps = {"a": [], "box": [], "cell": [], "t": []}
+    for row in range(tr.rows.size):
+        for col in range(ow):
+            top, left, at = row * tr.stride, col * tr.stride, row * ow + col
+            terms = []
+            for c in range(cin):
+                window = tr.padded[0, c, top:top + fh, left:left + fh].ravel().tolist()
+                terms += _pairs(tr.filters[c, out_channel].ravel().tolist(), window)
+            steps["a"].append([row, col, out_channel])
+            steps["box"].append([[c, top, left, fh, fh] for c in range(cin)]
+                                + [[g, row, col, 1, 1] for g in range(2 * cin, out_g + 1)])
+            steps["cell"].append([[g, at] for g in range(2 * cin, out_g + 1)])
+            steps["t"].append(terms)
+    layout = [list(range(cin)), list(range(cin, 2 * cin)), list(range(2 * cin, out_g + 1))]
+    return spec(grids, layout, steps, op="sum", lhs="out[{2}][{0}, {1}]", note=t["note"], cols=t["cols"])
+
+
+def pool(tr, t: dict) -> dict:
+    """Pooling: the map with the window, the pooled map filling in; a step's terms are the window's values."""
+    size = tr.size
+    text = max(tr.image.shape) <= 10
+    lim = limit(tr.image)
+    grids = [grid(t["input"], tr.image, text=text, lim=lim),
+             grid(t["output"], tr.output, fill=True, text=text, lim=lim)]
+    steps = {"a": [], "box": [], "cell": [], "t": [], "v": []}
+    for i in range(tr.n_steps):
+        s = tr.step(i)
+        steps["a"].append([s.row, s.col, s.top, s.left])
+        boxes = [[0, s.top, s.left, size, size], [1, s.row, s.col, 1, 1]]
+        if s.winner is not None:
+            boxes.append([0, s.top + s.winner[0], s.left + s.winner[1], 1, 1, "dot"])
+        steps["box"].append(boxes)
+        steps["cell"].append([1, i])
+        steps["t"].append([float(v) for row in s.window for v in row])
+        steps["v"].append(float(s.output))
+    return spec(grids, [[0, 1]], steps, op=tr.mode, lhs="out[{0}, {1}]", note=t["note"], cols=t["cols"])
+
+
+def input_grad_1d(tr, t: dict) -> dict:
+    """The 1D input gradient, one term of the chapter's loop a step (``o`` outer, ``p`` inner): the padded output
+    gradient with the flipped kernel's window over it, the kernel, the input gradient filling in. A step's terms
+    are those of ``input_grad[o]`` so far, so its running sum is the loop's."""
+    k, n = len(tr.kernel), len(tr.inp)
+    gpad = [i for i in range(len(tr.output_pad)) if not tr.pad <= i < tr.pad + n]
+    g_out = grid(t["output_pad"], [tr.output_pad], text=True, size=40)
+    g_out["pad"] = gpad
+    grids = [g_out, grid(t["kernel"], [tr.kernel], text=True, size=40),
+             grid(t["input_grad"], [tr.input_grad], fill=True, text=True, size=40)]
+    steps = {"a": [], "box": [], "cell": [], "t": []}
+    for term in tr.terms:
+        so_far = tr.terms[term.o * k:term.o * k + term.p + 1]
+        steps["a"].append([term.o, term.p, term.pad_index, k])
+        steps["box"].append([[0, 0, term.o, 1, k], [0, 0, term.pad_index, 1, 1, "dot"],
+                             [1, 0, term.p, 1, 1, "dot"], [2, 0, term.o, 1, 1]])
+        steps["cell"].append([2, term.o] if term.p == k - 1 else [-1, -1])
+        steps["t"].append([v for s in so_far for v in (s.grad, s.weight)])
+    return spec(grids, [[0], [1], [2]], steps, op="sum", lhs="input_grad[{0}]", note=t["note"], cols=t["cols"])
+
+
+def param_grad_1d(tr, p: int, t: dict) -> dict:
+    """The 1D filter gradient of weight ``p``, one term a step (observation, then output cell): the padded input,
+    the output gradient shifted right by ``p`` (so ``output_grad[o]`` sits under ``input_pad[o + p]``, the cell
+    ``w[p]`` met), and the terms of ``param_grad[p]`` so far."""
+    terms, width = tr.terms(p), len(tr.input_pad[0])
+    shifted = np.full((len(tr.output_grad), width), np.nan)
+    for i, row in enumerate(tr.output_grad):
+        shifted[i, p:p + len(row)] = row
+    g_in = grid(t["input_pad"], tr.input_pad, text=True, size=40)
+    g_in["pad"] = [i * width + j for i in range(len(tr.input_pad)) for j in range(width)
+                   if not tr.pad <= j < width - tr.pad]
+    grids = [g_in, grid(t["output_grad"], shifted, text=True, size=40),
+             grid(t["param_grad"], [tr.param_grad], fill=True, text=True, size=40)]
+    steps = {"a": [], "box": [], "cell": [], "t": []}
+    for i, term in enumerate(terms):
+        steps["a"].append([p, term.obs, term.o, term.pad_index])
+        steps["box"].append([[0, term.obs, term.pad_index, 1, 1, "dot"], [1, term.obs, term.pad_index, 1, 1, "dot"],
+                             [2, 0, p, 1, 1]])
+        steps["cell"].append([2, p] if i == len(terms) - 1 else [-1, -1])
+        steps["t"].append([v for s in terms[:i + 1] for v in (s.x, s.grad)])
+    return spec(grids, [[0], [1], [2]], steps, op="sum", lhs="param_grad[{0}]", note=t["note"], cols=t["cols"])
+
+
+__all__ = ["grid", "spec", "conv_1d", "conv_2d", "multichannel", "pool", "input_grad_1d", "param_grad_1d"]
