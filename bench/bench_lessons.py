@@ -38,7 +38,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 # In the page: find the "Step N of M" text (in the document or the stepper's shadow root) and the Next button,
 # click it, and resolve with the milliseconds until the caption shows the next step and a frame is painted.
 PRESS = r"""async () => {
-  const roots = () => [document, ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)];
+  const roots = () => [document,
+    ...[...document.querySelectorAll('*')].filter(e => e.shadowRoot).map(e => e.shadowRoot)];
   const caption = () => { for (const r of roots()) { for (const el of r.querySelectorAll('p, .sf-caption, strong')) {
       const m = /Step (\d+) of (\d+)/.exec(el.textContent); if (m) return [el, +m[1], +m[2]]; } } return null; };
   const next = () => { for (const r of roots()) { for (const b of r.querySelectorAll('button')) {
@@ -46,10 +47,13 @@ PRESS = r"""async () => {
   const first = caption(), button = next();
   if (!first || !button) return null;
   const want = first[1] + 1, t0 = performance.now();
+  let el = first[0];  // polled each frame; searched for again only once a rerun has replaced it
+  const read = () => { if (!el.isConnected) { const c = caption(); if (!c) return null; el = c[0]; }
+    const m = /Step (\d+) of (\d+)/.exec(el.textContent); return m ? [el, +m[1], +m[2]] : null; };
   button.click();
   return await new Promise((resolve) => {
     const tick = () => {
-      const c = caption();
+      const c = read();
       if (c && c[1] === want) requestAnimationFrame(() => resolve(performance.now() - t0));
       else if (performance.now() - t0 > 15000) resolve(-1);
       else requestAnimationFrame(tick);
@@ -94,7 +98,7 @@ def stepping(url: str, presses: int) -> dict[str, tuple[float, float, float]]:
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = ctx.new_page()
             sent = [0]
-            page.on("websocket", lambda ws: ws.on("framesent", lambda _: sent.__setitem__(0, sent[0] + 1)))
+            page.on("websocket", lambda ws, sent=sent: ws.on("framesent", lambda _: sent.__setitem__(0, sent[0] + 1)))
             page.goto(f"{url}/{name}?step=1")
             page.wait_for_selector(READY)
             page.wait_for_timeout(1500)  # let the first render settle (and any sync of the opening step)
