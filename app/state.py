@@ -127,6 +127,8 @@ B2_PAD_MODE, B2_PAD, B2_STRIDE, B2_UP, B2_USEED = "b2_pad_mode", "b2_pad", "b2_s
 B2_XB, B2_XC, B2_XR, B2_XW = "b2_xb", "b2_xc", "b2_xr", "b2_xw"  # the input cell: observation, channel, row, col
 B2_WC, B2_WO, B2_WI, B2_WJ = "b2_wc", "b2_wo", "b2_wi", "b2_wj"  # the weight: in channel, out channel, row, col
 B2_H = "b2_h"  # the gradient check's step is 10 ** -B2_H
+B2_MORE = "b2_more"  # batch, channels and stride shown (the lesson opens on one image, one channel, stride 1)
+B2_XSTEP, B2_WSTEP, B2_SPEED = "b2_xstep", "b2_wstep", "b2_speed"  # the two steppers (cell, term)
 BB_EXAMPLE, BB_BATCH, BB_SIZE, BB_SEED = "bb_example", "bb_batch", "bb_size", "bb_seed"
 
 DEFAULTS.update({
@@ -136,8 +138,8 @@ DEFAULTS.update({
     BI_STEP: 13, BI_SPEED: 1.0,  # step 13 = input 4, weight 0: the chapter's t5
     BF_INPUT: "0 1 2 3 4 5 6\n1 2 3 4 5 6 7", BF_KERNEL: "1, 1, 1", BF_WEIGHT: 0, BF_UP: "ones", BF_SEED: 0,
     BF_GOAL: "", BF_STEP: 1, BF_SPEED: 0.5,
-    B2_BATCH: 2, B2_CIN: 1, B2_COUT: 2, B2_SIZE: 4, B2_K: 3, B2_SEED: 0, B2_PAD_MODE: "same", B2_PAD: 1,
+    B2_BATCH: 1, B2_CIN: 1, B2_COUT: 1, B2_SIZE: 4, B2_K: 3, B2_SEED: 0, B2_PAD_MODE: "same", B2_PAD: 1,
     B2_STRIDE: 1, B2_UP: "random", B2_USEED: 0, B2_XB: 0, B2_XC: 0, B2_XR: 1, B2_XW: 2,
-    B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4,
+    B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4, B2_MORE: False, B2_XSTEP: 7, B2_WSTEP: 1, B2_SPEED: 1.0,
     BB_EXAMPLE: "unit", BB_BATCH: 2, BB_SIZE: 3, BB_SEED: 0,
 })

@@ -81,8 +81,9 @@ def preset_kernel(name: str, seed: int) -> tuple:
 # ---------------------------------------------------------------------------------------------- controls
 
 
-def padding_stride(mode_key: str, pad_key: str, stride_key: str) -> tuple[int | None, int]:
-    """Padding (none, the chapter's k // 2, or custom) and stride. Returns ``(pad, stride)``; pad None = k // 2."""
+def padding_stride(mode_key: str, pad_key: str, stride_key: str, *, stride: bool = True) -> tuple[int | None, int]:
+    """Padding (none, the chapter's k // 2, or custom) and, unless ``stride`` is False, the stride. Returns
+    ``(pad, stride)``; pad None = k // 2."""
     labels = {"none": _("none"), "same": _("same (kernel // 2)"), "custom": _("custom")}
     c1, c2, c3 = st.columns([3, 2, 2])
     mode = c1.radio(_("Padding"), state.PAD_MODES, key=mode_key, horizontal=True, format_func=labels.get,
@@ -90,11 +91,12 @@ def padding_stride(mode_key: str, pad_key: str, stride_key: str) -> tuple[int | 
                            "chapter does, so a stride of 1 keeps the size; “none” lets the output shrink."))
     custom = c2.number_input(_("Custom padding"), 0, 8, step=1, key=pad_key, disabled=mode != "custom",
                              help=_("How many zeros on each side when Padding is “custom”."))
-    stride = c3.number_input(_("Stride"), 1, 8, step=1, key=stride_key,
-                             help=_("How many cells the kernel moves between two outputs. 2 skips every "
-                                    "other position and roughly halves the output."))
+    if stride:
+        c3.number_input(_("Stride"), 1, 8, step=1, key=stride_key,
+                        help=_("How many cells the kernel moves between two outputs. 2 skips every other "
+                               "position and roughly halves the output."))
     pad = {"none": 0, "same": None, "custom": int(custom)}[mode]
-    return pad, int(stride)
+    return pad, int(st.session_state[stride_key])
 
 
 def kernel_controls(preset_key: str, text_key: str, seed_key: str) -> np.ndarray:

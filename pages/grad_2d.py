@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import links, state, widgets
 from app.i18n import _
-from app.lessons import backward, backward_2d
+from app.lessons import backward, backward_2d, stepper, traces
 
 st.title(_("2D and multichannel gradients"))
 st.markdown(_(
@@ -14,16 +14,30 @@ st.markdown(_(
 for problem in links.read_url(links.URL_GRAD_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 
-c = st.columns(6)
-batch = c[0].number_input(_("Batch"), 1, 2, step=1, key=state.B2_BATCH, help=_("Observations in the batch."))
-cin = c[1].number_input(_("In channels"), 1, 2, step=1, key=state.B2_CIN, help=_("Channels of each input."))
-cout = c[2].number_input(_("Out channels"), 1, 2, step=1, key=state.B2_COUT,
-                         help=_("Filters, so output maps; dL/dX adds one share per output channel."))
-size = c[3].number_input(_("Input size"), 3, 6, step=1, key=state.B2_SIZE, help=_("Height and width of the input."))
-k = c[4].number_input(_("Kernel size"), 1, 5, step=1, key=state.B2_K, help=_("Height and width of each kernel."))
-seed = c[5].number_input(_("Seed"), 0, 9_999, step=1, key=state.B2_SEED,
+if any(st.session_state[key] > 1 for key in (state.B2_BATCH, state.B2_CIN, state.B2_COUT, state.B2_STRIDE)):
+    st.session_state[state.B2_MORE] = True  # a link that asks for them shows them
+more = st.toggle(_("Show batch, channels and stride"), key=state.B2_MORE, help=_(
+    "The lesson starts with one image, one channel and stride 1, where the rules are easiest to see. Switch "
+    "this on to add a second observation, a second channel in or out, and a stride."))
+c = st.columns(6 if more else 3)
+if more:
+    batch = c[3].number_input(_("Batch"), 1, 2, step=1, key=state.B2_BATCH, help=_("Observations in the batch."))
+    cin = c[4].number_input(_("In channels"), 1, 2, step=1, key=state.B2_CIN, help=_("Channels of each input."))
+    cout = c[5].number_input(_("Out channels"), 1, 2, step=1, key=state.B2_COUT,
+                             help=_("Filters, so output maps; dL/dX adds one share per output channel."))
+else:
+    for key in (state.B2_BATCH, state.B2_CIN, state.B2_COUT, state.B2_STRIDE):
+        st.session_state[key] = 1
+    batch = cin = cout = 1
+size = c[0].number_input(_("Input size"), 3, 6, step=1, key=state.B2_SIZE, help=_("Height and width of the input."))
+k = c[1].number_input(_("Kernel size"), 1, 5, step=1, key=state.B2_K, help=_("Height and width of each kernel."))
+seed = c[2].number_input(_("Seed"), 0, 9_999, step=1, key=state.B2_SEED,
                          help=_("Inputs are integers 0..3 and weights -1..1, drawn with this seed."))
-pad, stride = widgets.padding_stride(state.B2_PAD_MODE, state.B2_PAD, state.B2_STRIDE)
+if more:
+    pad, stride = widgets.padding_stride(state.B2_PAD_MODE, state.B2_PAD, state.B2_STRIDE)
+else:
+    pad, _stride = widgets.padding_stride(state.B2_PAD_MODE, state.B2_PAD, state.B2_STRIDE, stride=False)
+    stride = 1
 up = backward.upstream_controls(state.B2_UP, state.B2_USEED)
 if up.kind == "loss":
     st.caption(_("The loss here is the mean squared error against a target of zeros: dL/dout = 2·out / batch."))
@@ -42,27 +56,50 @@ for key, hi in ((state.B2_XB, batch), (state.B2_XC, cin), (state.B2_XR, size), (
                 (state.B2_WC, cin), (state.B2_WO, cout), (state.B2_WI, k), (state.B2_WJ, k)):
     st.session_state[key] = min(int(st.session_state[key]), hi - 1)
 c = st.columns(4)
-xb = c[0].selectbox(_("Observation"), range(batch), key=state.B2_XB, help=_("Which input of the batch."))
-xc = c[1].selectbox(_("Channel"), range(cin), key=state.B2_XC, help=_("Which input channel."))
-xr = c[2].selectbox(_("Row"), range(size), key=state.B2_XR, help=_("Row of the input cell."))
-xw = c[3].selectbox(_("Column"), range(size), key=state.B2_XW, help=_("Column of the input cell."))
+xb = c[0].selectbox(_("Observation"), range(batch), key=state.B2_XB, help=_("Which input of the batch."),
+                    disabled=batch < 2)
+xc = c[1].selectbox(_("Channel"), range(cin), key=state.B2_XC, help=_("Which input channel."), disabled=cin < 2)
 st.markdown(_("Stride {s}: {dil}. Padding {p}: the full correlation gives the gradient of every cell of the "
               "padded input, and the {p} border cell(s) on each side, the padding zeros, are cut off.").format(
     s=stride, p=tr.pad, dil=_("the output gradient is spread out with {} zero(s) between neighbours, back to where "
                               "each window started").format(stride - 1) if stride > 1 else
     _("no dilation needed")))
-backward_2d.show_input_cell(tr, xb, xc, xr, xw)
+st.caption(_("One step is one input cell: the box is the kernel turned by 180° over the output gradient, dilated "
+             "and padded by k − 1; the terms are the output cells whose windows covered the cell, times the weight "
+             "that met it there (the zeros of the padding and the dilation add nothing). Click a cell of dL/dx "
+             "to jump to it."))
+
+
+def _cell_synced(step: int) -> None:
+    st.session_state[state.B2_XR], st.session_state[state.B2_XW] = divmod(step - 1, st.session_state[state.B2_SIZE])
+
+
+st.session_state[state.B2_XSTEP] = st.session_state[state.B2_XR] * size + st.session_state[state.B2_XW] + 1
+step = stepper.step_through(traces.grad_2d_input_steps(x, w, pad, stride, up, xb, xc, (
+    ("full", _("output channel {}: dL/dout[{}, {}], dilated, padded by k − 1 = {}")),
+    ("flipped", _("W[{}, {}] turned by 180°")), ("grad_padded", _("dL/d(padded x[{}, {}])")),
+    ("input_grad", _("dL/dx[{}, {}] (cropped)")),
+    ("note", _("Input cell (row {2}, column {3}) of observation {0}, channel {1}: {4} term(s).")),
+    ("cols", (_("dL/dout"), _("weight"), _("product"), _("running sum"))))), state.B2_XSTEP, state.B2_SPEED,
+    key="b2_xstepper", what=_("input cell"), on_sync=_cell_synced, url={"row": "xr", "col": "xw", "cols": size})
+xr, xw = divmod(step - 1, size)
 
 st.subheader(_("dL/dW: the padded input correlated with the output gradient"))
 c = st.columns(4)
-wc = c[0].selectbox(_("In channel"), range(cin), key=state.B2_WC, help=_("The weight's input channel."))
-wo = c[1].selectbox(_("Out channel"), range(cout), key=state.B2_WO, help=_("The weight's output channel."))
+wc = c[0].selectbox(_("In channel"), range(cin), key=state.B2_WC, help=_("The weight's input channel."),
+                    disabled=cin < 2)
+wo = c[1].selectbox(_("Out channel"), range(cout), key=state.B2_WO, help=_("The weight's output channel."),
+                    disabled=cout < 2)
 wi = c[2].selectbox(_("Kernel row"), range(k), key=state.B2_WI, help=_("The weight's row in the kernel."))
 wj = c[3].selectbox(_("Kernel column"), range(k), key=state.B2_WJ, help=_("The weight's column in the kernel."))
-st.markdown(_("Weight ({}, {}) met, in every window, the input cell at that offset from the window's corner: the "
-              "outlined cells, one per output cell. Multiply each by its output cell's gradient and add; then add "
-              "the observations.").format(wi, wj))
-backward_2d.show_weight(tr, wc, wo, wi, wj)
+st.markdown(_("Weight ({}, {}) met, in every window, the input cell at that offset from the window's corner. One "
+              "step is one window: that cell times its output cell's gradient, added to the sum; the batch's "
+              "observations follow each other.").format(wi, wj))
+stepper.step_through(traces.grad_2d_weight_steps(x, w, pad, stride, up, wc, wo, wi, wj, (
+    ("x_pad", _("padded x[{}, {}]: the cell weight ({}, {}) met")), ("dilated", _("dL/dout[{}, {}]")),
+    ("note", _("Observation {4}, output cell ({5}, {6}).")),
+    ("cols", (_("padded x"), _("dL/dout"), _("product"), _("running sum"))))), state.B2_WSTEP, state.B2_SPEED,
+    key="b2_wstepper", what=_("term"), url={})
 
 st.subheader(_("Check with central differences"))
 h = st.select_slider(_("Step h"), backward.H_EXPONENTS, key=state.B2_H, format_func=backward.h_label,

@@ -9,6 +9,7 @@ and a later setting change or page visit keeps it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -28,10 +29,12 @@ def _texts(what: str) -> dict:
             "preview": _("(the cell under the pointer: click to go there)")}
 
 
-def _synced(key: str, step_key: str) -> None:
+def _synced(key: str, step_key: str, on_sync: Callable[[int], None] | None) -> None:
     step = (st.session_state.get(key) or {}).get("step")
     if isinstance(step, int) and step >= 1:
         st.session_state[step_key] = step
+        if on_sync is not None:
+            on_sync(step)
 
 
 _JSON: dict[str, str] = {}  # a trace's sig -> its data as JSON text
@@ -49,16 +52,21 @@ def _spec_json(data: dict) -> str:
     return text
 
 
-def step_through(data: dict, step_key: str, speed_key: str, *, key: str, what: str | None = None) -> int:
+def step_through(data: dict, step_key: str, speed_key: str, *, key: str, what: str | None = None,
+                 on_sync: Callable[[int], None] | None = None, url: dict | None = None) -> int:
     """Mount the stepper on ``data`` at the session's step; returns that step (1-based). The keyboard works once
-    the stepper has the focus: ←/→ step, Home/End, Space plays."""
+    the stepper has the focus: ←/→ step, Home/End, Space plays. ``on_sync(step)`` runs when the browser reports
+    a new step (before the page reruns), for pages whose state names the step otherwise (a cell's row and
+    column). ``url`` names the link's parameters the browser keeps current: ``{"step": "step"}`` (the default),
+    ``{"row": "xr", "col": "xw", "cols": n}`` for a cell, or ``{}`` for none."""
     n = data["n"]
     step = min(max(int(st.session_state[step_key]), 1), n)
     st.session_state[step_key] = step
     payload = {"spec": _spec_json(data), "sig": data["sig"], "step": step,
-               "speed": st.session_state[speed_key], "speeds": list(state.SPEEDS), "url_param": "step",
+               "speed": st.session_state[speed_key], "speeds": list(state.SPEEDS),
+               "url": {"step": "step"} if url is None else url,
                "text": {**_texts(what or _("output cell")), "cols": list(data["cols"])}}
-    _COMPONENT(data=payload, key=key, default={"step": step}, on_step_change=lambda: _synced(key, step_key))
+    _COMPONENT(data=payload, key=key, default={"step": step}, on_step_change=lambda: _synced(key, step_key, on_sync))
     return step
 
 

@@ -200,4 +200,56 @@ def param_grad_1d(tr, p: int, t: dict) -> dict:
     return spec(grids, [[0], [1], [2]], steps, op="sum", lhs="param_grad[{0}]", note=t["note"], cols=t["cols"])
 
 
-__all__ = ["grid", "spec", "conv_1d", "conv_2d", "multichannel", "pool", "input_grad_1d", "param_grad_1d"]
+def grad_2d_input(tr, n: int, c: int, t: dict) -> dict:
+    """dL/dX of observation ``n``, channel ``c``, one input cell a step: the flipped kernel's box over each output
+    channel's dilated, padded output gradient, the kernels turned by 180°, the gradient of the padded input and the
+    cropped dL/dX filling in. A step's terms are read as the box shows them (row by row, channel by channel); its
+    result is the library's."""
+    k, pad, cout = tr.k, tr.pad, tr.param.shape[1]
+    size_h, size_w = tr.x.shape[2:]
+    fh, fw = tr.full.shape[2:]
+    lim = limit(tr.full[n])
+    grids = [grid(t["full"].format(o, n, o, k - 1), tr.full[n, o], pad=k - 1, lim=lim) for o in range(cout)]
+    grids += [grid(t["flipped"].format(c, o), tr.flipped[c, o], size=30) for o in range(cout)]
+    g_pad, g_dx = 2 * cout, 2 * cout + 1
+    grids += [grid(t["grad_padded"].format(n, c), tr.grad_padded[n, c], fill=True),
+              grid(t["input_grad"].format(n, c), tr.input_grad[n, c], fill=True)]
+    steps = {"a": [], "box": [], "cell": [], "t": [], "v": []}
+    pw = tr.grad_padded.shape[3]
+    for r in range(size_h):
+        for q in range(size_w):
+            top, left = r + pad, q + pad
+            cell = tr.input_cell(n, c, r, q)
+            ordered = sorted(cell.terms, key=lambda term: (term.c_out, -term.i, -term.j))  # the box's order
+            boxes = [[o, top, left, k, k] for o in range(cout) if top + k <= fh and left + k <= fw]
+            boxes += [[g_pad, top, left, 1, 1], [g_dx, r, q, 1, 1]]
+            steps["a"].append([n, c, r, q, len(cell.terms)])
+            steps["box"].append(boxes)
+            steps["cell"].append([[g_pad, top * pw + left], [g_dx, r * size_w + q]])
+            steps["t"].append([v for term in ordered for v in (term.a, term.b)] or [0.0, 0.0])
+            steps["v"].append(cell.value)
+    layout = [list(range(cout)) + list(range(cout, 2 * cout)), [g_pad, g_dx]]
+    return spec(grids, layout, steps, op="sum", lhs="dL/dx[{0}, {1}, {2}, {3}]", note=t["note"], cols=t["cols"])
+
+
+def grad_2d_weight(tr, c: int, o: int, i: int, j: int, t: dict) -> dict:
+    """dL/dW[c, o, i, j], one output cell of one observation a step: the padded input with the cell weight (i, j)
+    met in that window, the (dilated) output gradient with the cell it multiplies; the terms so far."""
+    cell = tr.param_cell(c, o, i, j)
+    batch, s = tr.x.shape[0], tr.stride
+    grids = [grid(t["x_pad"].format(b, c, i, j), tr.x_pad[b, c], pad=tr.pad) for b in range(batch)]
+    grids += [grid(t["dilated"].format(b, o), tr.dilated[b, o]) for b in range(batch)]
+    steps = {"a": [], "box": [], "cell": [], "t": []}
+    for n, term in enumerate(cell.terms):
+        so_far = cell.terms[:n + 1]
+        steps["a"].append([c, o, i, j, term.obs, term.oy, term.ox])
+        steps["box"].append([[term.obs, term.oy * s + i, term.ox * s + j, 1, 1, "dot"],
+                             [batch + term.obs, term.oy * s, term.ox * s, 1, 1, "dot"]])
+        steps["cell"].append([-1, -1])
+        steps["t"].append([v for x in so_far for v in (x.a, x.b)])
+    layout = [list(range(batch)), list(range(batch, 2 * batch))]
+    return spec(grids, layout, steps, op="sum", lhs="dL/dW[{0}, {1}, {2}, {3}]", note=t["note"], cols=t["cols"])
+
+
+__all__ = ["grid", "spec", "conv_1d", "conv_2d", "multichannel", "pool", "input_grad_1d", "param_grad_1d",
+           "grad_2d_input", "grad_2d_weight"]

@@ -127,3 +127,19 @@ def param_grad_1d_steps(rows: tuple, kernel: tuple, p: int, up, texts: tuple) ->
     from app.lessons import backward
 
     return steps.param_grad_1d(backward.param_grad_1d(rows, kernel, up), p, dict(texts))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def grad_2d_input_steps(x: np.ndarray, w: np.ndarray, pad: int | None, stride: int, up, n: int, c: int,
+                        texts: tuple) -> dict:
+    from app.lessons import backward
+
+    return steps.grad_2d_input(backward.grad_2d(x, w, pad, stride, up), n, c, dict(texts))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def grad_2d_weight_steps(x: np.ndarray, w: np.ndarray, pad: int | None, stride: int, up, c: int, o: int, i: int,
+                         j: int, texts: tuple) -> dict:
+    from app.lessons import backward
+
+    return steps.grad_2d_weight(backward.grad_2d(x, w, pad, stride, up), c, o, i, j, dict(texts))

@@ -228,14 +228,18 @@ def test_2d_cells_match_the_loops_and_central_differences(query, pad, stride):
     assert np.allclose(dx, central(loss_x, x), atol=1e-6) and np.allclose(dw, central(loss_w, w), atol=1e-6)
     n, c, r, q = (s[k] for k in ("b2_xb", "b2_xc", "b2_xr", "b2_xw"))
     ci, co, i, j = (s[k] for k in ("b2_wc", "b2_wo", "b2_wi", "b2_wj"))
-    assert np.allclose(heatmap(at, "b2_fig_dx"), dx[n, c])
-    line = [t for t in texts(at) if t.startswith(f"`dL/dx[{n}, {c}, {r}, {q}]`")][0]
-    assert bold(line) == pytest.approx(dx[n, c, r, q])
-    for o in range(w.shape[1]):  # each output channel's share: the same gradient with that channel alone
-        share = reference._input_grad(x, g[:, o:o + 1], w[:, o:o + 1], pad, stride)[n, c, r, q]
-        assert bold([t for t in texts(at) if t.startswith(f"`channel {o}`")][0]) == pytest.approx(share)
-    line = [t for t in texts(at) if t.startswith(f"`dL/dW[{ci}, {co}, {i}, {j}]`")][0]
-    assert bold(line) == pytest.approx(dw[ci, co, i, j])
+    cells = stepper(at, "b2_xstepper")
+    size = x.shape[2]
+    assert cells["n"] == size * size and cells["step"] == r * size + q + 1  # the link's cell is the step
+    assert np.allclose(np.array(cells["grids"][-1]["z"]).reshape(size, size), dx[n, c])
+    for step in range(1, size * size + 1):  # every cell's terms add up to the loops' gradient
+        view = step_view(cells, step)
+        rr, qq = divmod(step - 1, size)
+        assert view["lhs"] == f"dL/dx[{n}, {c}, {rr}, {qq}]" and view["value"] == pytest.approx(dx[n, c, rr, qq])
+        assert view["rows"][-1][3] == pytest.approx(dx[n, c, rr, qq])
+    terms = stepper(at, "b2_wstepper")
+    last = step_view(terms, terms["n"])
+    assert last["lhs"] == f"dL/dW[{ci}, {co}, {i}, {j}]" and last["value"] == pytest.approx(dw[ci, co, i, j])
     table = [t for t in texts(at) if t.startswith("| cell |")][0]
     rows = [r for r in table.splitlines()[2:]]
     for row, expected in zip(rows, (dx[n, c, r, q], dw[ci, co, i, j])):
@@ -247,7 +251,8 @@ def test_2d_cells_match_the_loops_and_central_differences(query, pad, stride):
 def test_2d_full_correlation_shows_the_dilated_padded_gradient():
     at = open_page("grad_2d.py", {"pad": "custom", "p": "1", "s": "2", "n": "5", "b": "1", "cout": "1"})
     x, w = _problem(at)
-    full = heatmap(at, "b2_fig_full0")
+    g = stepper(at, "b2_xstepper")["grids"][0]
+    full = np.array([np.nan if v is None else v for v in g["z"]], dtype=float).reshape(g["rows"], g["cols"])
     assert full.shape == (3 * 2 - 1 + 4, 3 * 2 - 1 + 4)  # 3x3 output dilated to 5x5, padded by k - 1 = 2
     inner = full[2:-2, 2:-2]
     assert np.all(inner[1::2, :] == 0) and np.all(inner[:, 1::2] == 0)  # the zeros the stride puts between
@@ -306,3 +311,14 @@ def test_book_random_example_and_why_training_worked():
     cos = figure(at, "bb_fig_cos")["data"][0]
     assert plotly_array(cos["y"])[0] == pytest.approx(1.0)  # a batch of one: the book's gradient is right
     assert abs(plotly_array(cos["y"])[-1]) < 0.5  # the chapter's batch of 60: nearly unrelated
+
+
+def test_2d_opens_on_one_image_one_channel_stride_1_and_a_link_reveals_the_rest():
+    at = open_page("grad_2d.py")
+    s = at.session_state
+    assert not at.toggle(key="b2_more").value
+    assert (s["b2_batch"], s["b2_cin"], s["b2_cout"], s["b2_stride"]) == (1, 1, 1, 1)
+    assert not [n for n in at.number_input if n.key in ("b2_batch", "b2_cin", "b2_cout", "b2_stride")]
+    at = open_page("grad_2d.py", {"b": "2", "cout": "2", "s": "2"})  # a teacher's link with a batch and a stride
+    assert at.toggle(key="b2_more").value and at.number_input(key="b2_stride").value == 2
+    assert stepper(at, "b2_wstepper")["n"] == 2 * 2 * 2  # two observations of a 2x2 output (4x4, stride 2)

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from app.lessons import steps
 from smartflow_core import reference
 from smartflow_core.trace import (
+    Upstream,
     trace_conv_1d,
     trace_conv_2d,
+    trace_grad_2d,
     trace_input_grad_1d,
     trace_multichannel,
     trace_param_grad_1d,
@@ -111,3 +113,26 @@ def test_1d_gradient_steps_are_the_loops_terms(inp, kernel, seed):
         terms = tp.terms(p)
         assert [step_view(data, s)["value"] for s in range(1, len(terms) + 1)] == [t.running for t in terms]
         assert step_view(data, len(terms))["value"] == tp.param_grad[p]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2), st.integers(3, 5), st.sampled_from([1, 2, 3]),
+       st.sampled_from([None, 0]), st.integers(1, 2), st.integers(0, 99))
+def test_2d_gradient_steps_add_up_to_the_loops(batch, cin, cout, n, k, pad, stride, seed):
+    from app.lessons.backward import problem_2d
+
+    x, w = problem_2d(batch, cin, cout, n, k, seed)
+    try:
+        tr = trace_grad_2d(x, w, pad, stride, Upstream("random", seed))
+    except ValueError:
+        return  # a kernel larger than the padded input
+    g = Upstream("random", seed).grad(reference._output(x, w, tr.pad, stride))
+    dx, dw = reference._input_grad(x, g, w, tr.pad, stride), reference._param_grad(x, g, w, tr.pad, stride)
+    data = steps.grad_2d_input(tr, batch - 1, cin - 1, {**TEXT, "full": "{}{}{}{}", "flipped": "{}{}",
+                                                        "grad_padded": "{}{}", "input_grad": "{}{}"})
+    for s in range(1, n * n + 1):
+        view, (r, q) = step_view(data, s), divmod(s - 1, n)
+        assert view["value"] == tr.input_cell(batch - 1, cin - 1, r, q).value
+        assert np.isclose(view["rows"][-1][3], dx[batch - 1, cin - 1, r, q], atol=1e-9)
+    data = steps.grad_2d_weight(tr, cin - 1, cout - 1, k - 1, 0, {**TEXT, "x_pad": "{}{}{}{}", "dilated": "{}{}"})
+    assert np.isclose(step_view(data, data["n"])["value"], dw[cin - 1, cout - 1, k - 1, 0], atol=1e-9)

@@ -14,8 +14,10 @@ from app.lessons.traces import mc_filters, sample_rgb
 from app.resources import digits
 from app.widgets import KERNELS
 from smartflow_core.trace import (
+    Upstream,
     trace_conv_1d,
     trace_conv_2d,
+    trace_grad_2d,
     trace_input_grad_1d,
     trace_multichannel,
     trace_param_grad_1d,
@@ -28,8 +30,8 @@ STEP = re.compile(r"Step (\d+) of (\d+)")
 
 def shown(page) -> tuple[int, int, str, str]:
     """(step, of, the value line, the formula) as the stepper shows them."""
-    n, total = map(int, STEP.search(page.locator(".sf-caption").inner_text()).groups())
-    return n, total, page.locator(".sf-value").inner_text(), page.locator(".sf-formula").inner_text()
+    n, total = map(int, STEP.search(page.locator(".sf-caption").first.inner_text()).groups())
+    return n, total, page.locator(".sf-value").first.inner_text(), page.locator(".sf-formula").first.inner_text()
 
 
 def walk(page, clicks: int = 10) -> list:
@@ -38,10 +40,10 @@ def walk(page, clicks: int = 10) -> list:
     page.wait_for_timeout(1500)  # any sync of the opening step is done
     sent = page.sent_frames
     sent.clear()
-    nxt = page.get_by_role("button", name="Next ▶")
+    nxt = page.get_by_role("button", name="Next ▶").first
     for _ in range(clicks):
         nxt.click()
-    page.locator(".sf-stepper").focus()
+    page.locator(".sf-stepper").first.focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     return sent
@@ -53,7 +55,7 @@ def open_at(page, app_url: str, path: str, step: int):
     page.on("websocket", lambda ws: ws.on("framesent", lambda f: page.sent_frames.append(f)))
     page.goto(f"{app_url}{path}{'&' if '?' in path else '?'}step={step}")
     page.wait_for_selector(APP_READY)
-    page.locator(".sf-caption").wait_for()
+    page.locator(".sf-caption").first.wait_for()
     assert page.sent_frames, "the page's websocket frames are not being counted"
     return page
 
@@ -160,3 +162,20 @@ def test_1d_filter_gradient_steps_over_the_batch(page, app_url):
     page.keyboard.press("End")
     assert shown(page)[:3] == (14, 14, f"param_grad[0] = {fmt(tr.param_grad[0])}")
     assert sent == []
+
+
+def test_2d_gradients_step_through_the_input_cells(page, app_url):
+    from app.lessons.backward import problem_2d
+
+    page = open_at(page, app_url, "/grad-2d?xr=0&xw=0", 1)
+    x, w = problem_2d(1, 1, 1, 4, 3, 0)
+    tr = trace_grad_2d(x, w, None, 1, Upstream("random", 0))
+    sent = walk(page, clicks=3)  # the first stepper: dL/dX, cell by cell
+    n, total, value, _ = shown(page)
+    r, q = divmod(n - 1, 4)
+    assert (n, total) == (6, 16) and value == f"dL/dx[0, 0, {r}, {q}] = {fmt(tr.input_grad[0, 0, r, q])}"
+    page.locator('.sf-cell[data-grid="3"][data-index="14"]').first.click()  # dL/dx cell (3, 2)
+    assert shown(page)[:3] == (15, 16, f"dL/dx[0, 0, 3, 2] = {fmt(tr.input_grad[0, 0, 3, 2])}")
+    assert sent == []
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert (query["xr"], query["xw"]) == (["3"], ["2"]) and "step" not in query

@@ -237,11 +237,14 @@ function createStepper(root, d, setStateValue) {
     prev.disabled = s <= 1;
     next.disabled = s >= d.n;
     try {
-      const u = new URL(window.location.href);
-      if (d.url_param && u.searchParams.get(d.url_param) !== String(s)) {
-        u.searchParams.set(d.url_param, String(s));
-        window.history.replaceState(window.history.state, "", u);
+      // the link's parameters for this step: {step: name} or {row: name, col: name, cols: n}
+      const u = new URL(window.location.href), url = d.url || {};
+      const want = url.step ? { [url.step]: s } : url.row ? { [url.row]: Math.floor((s - 1) / url.cols), [url.col]: (s - 1) % url.cols } : {};
+      let changed = false;
+      for (const [name, v] of Object.entries(want)) {
+        if (u.searchParams.get(name) !== String(v)) { u.searchParams.set(name, String(v)); changed = true; }
       }
+      if (changed) window.history.replaceState(window.history.state, "", u);
     } catch (e) { /* an address we cannot rewrite: the server's sync still keeps the step */ }
     if (!fromPlay) schedule();
   }
