@@ -76,8 +76,10 @@ for section in ("Forward pass", "Backward pass", "Labs"):
 st.subheader(_("How to use a lesson"))
 st.markdown(_(
     "- Each lesson opens with what it teaches, then lets you change the numbers.\n"
-    "- **Previous / Next**, the **Step** slider or **Play** move the kernel; the page shows the window, the "
-    "products and the sum for that step.\n"
+    "- **Previous / Next**, the **Step** slider or **Play** move the kernel, and so do the arrow keys once "
+    "you have clicked the stepper (Home/End jump, Space plays); click any output cell to see how it was "
+    "computed, or hover over it for a preview. The page shows the window, the products and the sum for that "
+    "step, instantly: stepping happens in your browser.\n"
     "- Colours: purple is positive, orange negative, white zero; grey cells are padding. The black frame is the "
     "current window.\n"
     "- Hover over a control's **?** for what it does. The address bar keeps your settings: copy it to share "
