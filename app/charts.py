@@ -35,7 +35,7 @@ def limit(*arrays) -> float:
     return float(m) if m > 0 else 1.0
 
 
-def _box(top: float, left: float, height: int, width: int, dash: str | None = None) -> list[dict]:
+def box(top: float, left: float, height: int, width: int, dash: str | None = None) -> list[dict]:
     """A rectangle around cells ``[top, top+height) x [left, left+width)`` as two layout shapes: white under
     black, visible on any colour of the scale."""
     box = {"type": "rect", "x0": left - 0.5, "x1": left + width - 0.5, "y0": top - 0.5, "y1": top + height - 0.5,
@@ -45,8 +45,8 @@ def _box(top: float, left: float, height: int, width: int, dash: str | None = No
 
 
 def outline(fig: go.Figure, top: float, left: float, height: int, width: int, *, dash: str | None = None) -> None:
-    """:func:`_box` added to ``fig``."""
-    for shape in _box(top, left, height, width, dash):
+    """:func:`box` added to ``fig``."""
+    for shape in box(top, left, height, width, dash):
         fig.add_shape(**shape)
 
 
@@ -109,9 +109,9 @@ def grid(z, *, title: str = "", pad: int = 0, window=None, marks=(), height: int
         if text:
             grey.update(text=_texts(border), texttemplate="%{text}")
         data.append(grey)
-    shapes = _box(*window) if window is not None else []
+    shapes = box(*window) if window is not None else []
     for r, c in marks:
-        shapes += _box(r, c, 1, 1, "dot")
+        shapes += box(r, c, 1, 1, "dot")
     return figure(data, _layout(rows, cols, title, height, ticks, text, shapes))
 
 
@@ -166,7 +166,7 @@ def row_strips(rows: dict[str, list[float]], *, labels: list[str], outlines=(), 
                         "autorange": "reversed", "showgrid": False, "zeroline": False, "ticks": ""},
               "height": height or 70 + 52 * len(names), "margin": {"l": 4, "r": 4, "t": top, "b": 4},
               "plot_bgcolor": "white", "dragmode": False,
-              "shapes": [s for box in outlines for s in _box(*box)]}
+              "shapes": [s for edges in outlines for s in box(*edges)]}
     if title:
         layout["title"] = {"text": title, "font": {"size": 14}}
     return figure(data, layout)

@@ -19,8 +19,9 @@ PURPLE, ORANGE = "#5e3c99", "#e66101"  # the two ends of PuOr: a colour-blind-sa
 def strips(rows: list[tuple[str, list[float], tuple[int, ...]]], labels: list[str], *, boxes=(), dotted=(),
            height: int | None = None) -> go.Figure:
     """``rows``: (name, values, grey cells) stacked top to bottom, each with its own colour limits; NaN cells
-    blank. ``boxes``: (first row, first cell, rows, cells) outlined; ``dotted``: single (row, cell) outlined."""
-    fig = go.Figure()
+    blank. ``boxes``: (first row, first cell, rows, cells) outlined; ``dotted``: single (row, cell) outlined.
+    Built as plain dicts (:func:`app.charts.figure`), without Plotly's per-property validation."""
+    data = []
     for y, (name, values, grey) in enumerate(rows):
         z = np.asarray([values], dtype=np.float64)
         if grey:
@@ -28,26 +29,26 @@ def strips(rows: list[tuple[str, list[float], tuple[int, ...]]], labels: list[st
             for i in grey:
                 pad[0, i] = 0.0 if np.isnan(z[0, i]) else z[0, i]
                 z[0, i] = NAN
-            fig.add_trace(go.Heatmap(z=pad, y=[y], colorscale=[[0, charts.PAD_GREY], [1, charts.PAD_GREY]],
-                                     showscale=False, xgap=2, ygap=2, text=[[charts.fmt(v) for v in pad[0]]],
-                                     texttemplate="%{text}", textfont=dict(size=14, color="#555"),
-                                     hovertemplate=_("padding") + " %{x}: %{text}<extra></extra>"))
+            data.append({"type": "heatmap", "z": pad, "y": [y], "colorscale": [[0, charts.PAD_GREY],
+                                                                             [1, charts.PAD_GREY]],
+                         "showscale": False, "xgap": 2, "ygap": 2, "text": [[charts.fmt(v) for v in pad[0]]],
+                         "texttemplate": "%{text}", "textfont": {"size": 14, "color": "#555"},
+                         "hovertemplate": _("padding") + " %{x}: %{text}<extra></extra>"})
         m = charts.limit(z)
-        fig.add_trace(go.Heatmap(z=z, y=[y], zmin=-m, zmax=m, colorscale=charts.SCALE, showscale=False, xgap=2,
-                                 ygap=2, text=[[charts.fmt(v) for v in z[0]]], texttemplate="%{text}",
-                                 textfont=dict(size=14), hovertemplate=f"{name} %{{x}}: %{{z:.4g}}<extra></extra>"))
-    for top, left, h, w in boxes:
-        charts.outline(fig, top, left, h, w)
-    for r, c in dotted:
-        charts.outline(fig, r, c, 1, 1, dash="dot")
+        data.append({"type": "heatmap", "z": z, "y": [y], "zmin": -m, "zmax": m, "colorscale": charts.COLORSCALE,
+                     "showscale": False, "xgap": 2, "ygap": 2, "text": [[charts.fmt(v) for v in z[0]]],
+                     "texttemplate": "%{text}", "textfont": {"size": 14},
+                     "hovertemplate": f"{name} %{{x}}: %{{z:.4g}}<extra></extra>"})
+    shapes = [s for edges in boxes for s in charts.box(*edges)]
+    shapes += [s for r, c in dotted for s in charts.box(r, c, 1, 1, "dot")]
     n = len(labels)
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n)), ticktext=labels, side="top", showgrid=False,
-                     zeroline=False, range=[-0.5, n - 0.5], ticks="")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=[r[0] for r in rows],
-                     autorange="reversed", showgrid=False, zeroline=False, ticks="")
-    fig.update_layout(height=height or 60 + 50 * len(rows), margin=dict(l=4, r=4, t=30, b=4), plot_bgcolor="white",
-                      dragmode=False)
-    return fig
+    layout = {"xaxis": {"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels, "side": "top",
+                        "showgrid": False, "zeroline": False, "range": [-0.5, n - 0.5], "ticks": ""},
+              "yaxis": {"tickmode": "array", "tickvals": list(range(len(rows))), "ticktext": [r[0] for r in rows],
+                        "autorange": "reversed", "showgrid": False, "zeroline": False, "ticks": ""},
+              "height": height or 60 + 50 * len(rows), "margin": {"l": 4, "r": 4, "t": 30, "b": 4},
+              "plot_bgcolor": "white", "dragmode": False, "shapes": shapes}
+    return charts.figure(data, layout)
 
 
 def _blank(n: int) -> list[float]:
@@ -92,59 +93,9 @@ def kernel_figure(p: tb.Perturbation1D) -> go.Figure:
 # ---------------------------------------------------------------------------------------------- 1D input gradient
 
 
-def input_grad_figure(tr: tb.InputGrad1DTrace, o: int, p: int) -> go.Figure:
-    """The padded output gradient, the flipped kernel over the window ``o .. o + k - 1``, the products done so
-    far for input ``o``, and the input gradient under the middle of each window."""
-    k, n, pad = len(tr.kernel), len(tr.inp), tr.pad
-    width = n + 2 * pad
-    flipped, products, result = _blank(width), _blank(width), _blank(width)
-    for q in range(k):
-        flipped[o + q] = tr.flipped[q]
-    for pp in range(p + 1):
-        t = tr.term(o, pp)
-        products[t.pad_index] = t.product
-    for done in range(o):
-        result[done + pad] = tr.input_grad[done]
-    result[o + pad] = tr.term(o, p).running
-    grey = tuple(range(pad)) + tuple(range(pad + n, width))
-    rows = [(_("output_pad"), list(tr.output_pad), grey), (_("flipped kernel"), flipped, ()),
-            (_("products"), products, ()), (_("input_grad"), result, ())]
-    labels = [_("pad")] * pad + [f"g[{i}]" for i in range(n)] + [_("pad")] * pad
-    j = tr.term(o, p).pad_index
-    return strips(rows, labels, boxes=[(0, o, 3, k), (3, o + pad, 1, 1)], dotted=[(0, j), (1, j)])
-
-
 def flip_figure(tr: tb.InputGrad1DTrace) -> go.Figure:
     return strips([(_("kernel param"), list(tr.kernel), ()), (_("flipped"), list(tr.flipped), ())],
                   [f"{i}" for i in range(len(tr.kernel))], height=150)
-
-
-# ---------------------------------------------------------------------------------------------- 1D filter gradient
-
-
-def param_grad_figure(tr: tb.ParamGrad1DTrace, p: int, step: int) -> go.Figure:
-    """For each observation: its padded input, its output gradient shifted right by ``p`` (so ``g[o]`` sits under
-    ``input_pad[o + p]``), and the products; the terms after ``step`` are not done yet."""
-    terms = tr.terms(p)
-    current = terms[step]
-    width = len(tr.input_pad[0])
-    pad, n = tr.pad, len(tr.inp[0])
-    grey = tuple(range(pad)) + tuple(range(pad + n, width))
-    rows, boxes = [], []
-    for i, xrow in enumerate(tr.input_pad):
-        g, prod = _blank(width), _blank(width)
-        for o, v in enumerate(tr.output_grad[i]):
-            g[o + p] = v
-        for t in terms[:step + 1]:
-            if t.obs == i:
-                prod[t.pad_index] = t.product
-        top = len(rows)
-        rows += [(_("input_pad {}").format(i), list(xrow), grey), (_("output_grad {} →{}").format(i, p), g, ()),
-                 (_("products {}").format(i), prod, ())]
-        boxes.append((top, p, 3, n))
-    y = 3 * current.obs
-    labels = [str(i) for i in range(width)]
-    return strips(rows, labels, boxes=boxes, dotted=[(y, current.pad_index), (y + 1, current.pad_index)])
 
 
 # ---------------------------------------------------------------------------------------------- the book's bug
