@@ -69,10 +69,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(checkout: Path) -> tuple[subprocess.Popen, str]:
+# the app's production settings one at a time against Streamlit's defaults (app/.streamlit/config.toml)
+VARIANTS = {
+    "Streamlit's defaults": ["--runner.postScriptGC", "true", "--server.fileWatcherType", "auto"],
+    "no post-script GC": ["--runner.postScriptGC", "false", "--server.fileWatcherType", "auto"],
+    "no GC, no file watcher (the app's config)": [],
+}
+
+
+def start_server(checkout: Path, flags: list[str] = ()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           *flags]
     proc = subprocess.Popen(cmd, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(checkout)})
     url = f"http://127.0.0.1:{port}"
@@ -135,11 +144,11 @@ def reruns(url: str, n: int) -> dict[str, tuple[float, float]]:
     return rows
 
 
-def measure(checkout: Path, presses: int, n: int) -> tuple[dict, dict]:
-    proc, url = start_server(checkout)
+def measure(checkout: Path, presses: int, n: int, flags: list[str] = ()) -> tuple[dict, dict]:
+    proc, url = start_server(checkout, flags)
     try:
         reruns(url, 3)  # warm the caches and imports
-        return stepping(url, presses), reruns(url, n)
+        return (stepping(url, presses) if presses else {}), reruns(url, n)
     finally:
         proc.terminate()
         try:
@@ -153,6 +162,8 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="another checkout to measure first (e.g. a git worktree)")
     ap.add_argument("--presses", type=int, default=10)
     ap.add_argument("--reruns", type=int, default=40)
+    ap.add_argument("--variants", action="store_true",
+                    help="also time reruns of this checkout with Streamlit's defaults and each setting alone")
     args = ap.parse_args()
     runs = ([("before", args.before)] if args.before else []) + [("now", ROOT)]
     results = {label: measure(path, args.presses, args.reruns) for label, path in runs}
@@ -175,6 +186,14 @@ def main() -> None:
     for name in RERUN_PAGES:
         print(f"| {name} | " + " | ".join("{:.0f} / {:.0f}".format(*results[label][1][name]) for label in labels)
               + " |")
+    if args.variants:
+        timed = {label: measure(ROOT, 0, args.reruns, flags)[1] for label, flags in VARIANTS.items()}
+        print("\nThe same reruns of this checkout with each production setting, p50 / p95 ms.\n")
+        print("| lesson page | " + " | ".join(timed) + " |")
+        print("| --- |" + " --- |" * len(timed))
+        for name in RERUN_PAGES:
+            print(f"| {name} | " + " | ".join("{:.0f} / {:.0f}".format(*rows[name]) for rows in timed.values())
+                  + " |")
 
 
 if __name__ == "__main__":
