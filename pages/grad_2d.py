@@ -40,7 +40,9 @@ else:
     stride = 1
 up = backward.upstream_controls(state.B2_UP, state.B2_USEED)
 if up.kind == "loss":
-    st.caption(_("The loss here is the mean squared error against a target of zeros: dL/dout = 2·out / batch."))
+    st.caption(_("The loss here is the book's “mean squared error” against a target of zeros: the squared errors "
+                 "added up and divided by the batch size (not by the number of outputs), so dL/dout = 2·out / "
+                 "batch."))
 x, w = backward.problem_2d(batch, cin, cout, size, k, seed)
 try:
     tr = backward.grad_2d(x, w, pad, stride, up)

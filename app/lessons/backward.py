@@ -17,7 +17,7 @@ from smartflow_core.trace import backward_2d as tb2
 UPSTREAM_LABELS = {
     "ones": "all ones: L = sum of the outputs (the chapter's)",
     "random": "random: L = Σ g·out for a fixed random g",
-    "loss": "from a loss: mean squared error against a target",
+    "loss": "from a loss: the book's “mean squared error”, Σ (out − target)² / batch",
 }
 H_EXPONENTS = tuple(range(1, 11))  # the gradient check's step h = 10**-n
 
@@ -38,7 +38,10 @@ def upstream_controls(kind_key: str, seed_key: str, goal_key: str | None = None,
                     format_func=lambda k: _(UPSTREAM_LABELS[k]),
                     help=_("What the layers after the convolution send back. All ones is the chapter's test: "
                            "the loss is just the sum of the outputs. Random gives every output its own weight. "
-                           "A loss makes the gradient depend on the output itself."))
+                           "A loss makes the gradient depend on the output itself: the book's MeanSquaredError "
+                           "adds the squared errors and divides by the batch size, not by the number of outputs "
+                           "(a sum per example, averaged over the batch), so for outputs [3, 6, 9, 12, 9] and "
+                           "a target of zeros it is 351, where a mean of the squares would be 70.2."))
     c2.number_input(_("Seed of g"), 0, 9_999, step=1, key=seed_key, disabled=kind != "random",
                     help=_("The random g is integers from -2 to 2 drawn with this seed: same seed, same g."))
     target = None

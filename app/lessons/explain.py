@@ -40,6 +40,10 @@ def size_note(s: OutputSize) -> str:
     if s.size == s.n:
         return _("The output is as long as the input: the padding makes up for the cells a kernel of {} "
                  "would lose at the edges.").format(s.k)
+    if s.size > s.n:
+        return _("The output is {} longer than the input: the padding adds {} zeros at each end, more than the "
+                 "{} cell(s) a kernel of {} loses, so windows also sit over the padding alone.").format(
+            s.size - s.n, s.pad, s.k - 1, s.k)
     return _("The output is {} shorter than the input: without enough padding a kernel of {} cannot be "
              "centred on the edge cells.").format(s.n - s.size, s.k)
 

@@ -322,3 +322,11 @@ def test_2d_opens_on_one_image_one_channel_stride_1_and_a_link_reveals_the_rest(
     at = open_page("grad_2d.py", {"b": "2", "cout": "2", "s": "2"})  # a teacher's link with a batch and a stride
     assert at.toggle(key="b2_more").value and at.number_input(key="b2_stride").value == 2
     assert stepper(at, "b2_wstepper")["n"] == 2 * 2 * 2  # two observations of a 2x2 output (4x4, stride 2)
+
+
+def test_the_books_mean_squared_error_is_named_as_what_it_is():
+    at = open_page("grad_1d.py", {"up": "loss"})
+    radio = at.radio(key="bi_up")
+    assert any("Σ (out − target)² / batch" in o for o in radio.options)
+    assert "351" in radio.help and "70.2" in radio.help  # outputs [3, 6, 9, 12, 9]: a sum of squares, not a mean
+    assert float(np.sum(np.array([3, 6, 9, 12, 9]) ** 2)) == 351.0

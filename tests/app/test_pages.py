@@ -272,3 +272,14 @@ def test_2d_digit_by_label():
 def test_pooling_grid_too_small_for_the_window():
     at = open_page("pooling.py", {"src": "grid", "grid": "1 2;3 4", "size": "3"})
     assert any("Cannot pool this input" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"k": "1,1,1,1,1,1,1,1", "pad": "same"}, "1 longer than the input"),  # 5 + 2·4 − 8 + 1 = 6
+    ({"pad": "custom", "p": "3"}, "4 longer than the input"),  # 5 + 6 − 3 + 1 = 9
+    ({"pad": "none"}, "2 shorter than the input"),
+])
+def test_1d_size_note_says_longer_when_the_padding_adds_more_than_the_kernel_removes(query, words):
+    at = open_page("conv_1d.py", query)
+    note = [c.value for c in at.caption if "than the input" in c.value]
+    assert note and words in note[0] and "-" not in note[0].split("than")[0]

@@ -141,7 +141,10 @@ function createStepper(root, d, setStateValue) {
   terms_box.tabIndex = 0;  // scrollable by keyboard when long
   terms_box.appendChild(table);
   detail.append(formula, value, terms_box);
-  wrap.append(bar, caption, board, detail);
+  const head = document.createElement("div");  // the controls and the caption stay in view while scrolling
+  head.className = "sf-head";
+  head.append(bar, caption);
+  wrap.append(head, board, detail);
   root.appendChild(wrap);
 
   // which step fills each cell of a filling grid, for clicks and for filling in
