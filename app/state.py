@@ -136,7 +136,7 @@ DEFAULTS.update({
     BP_UP: "ones", BP_SEED: 0, BP_GOAL: "",
     BI_INPUT: "1, 2, 3, 4, 5", BI_KERNEL: "1, 2, 3", BI_UP: "ones", BI_SEED: 0, BI_GOAL: "",
     BI_STEP: 13, BI_SPEED: 1.0,  # step 13 = input 4, weight 0: the chapter's t5
-    BF_INPUT: "0 1 2 3 4 5 6\n1 2 3 4 5 6 7", BF_KERNEL: "1, 1, 1", BF_WEIGHT: 0, BF_UP: "ones", BF_SEED: 0,
+    BF_INPUT: "1 2 3 4 5", BF_KERNEL: "1, 1, 1", BF_WEIGHT: 0, BF_UP: "ones", BF_SEED: 0,
     BF_GOAL: "", BF_STEP: 1, BF_SPEED: 0.5,
     B2_BATCH: 1, B2_CIN: 1, B2_COUT: 1, B2_SIZE: 4, B2_K: 3, B2_SEED: 0, B2_PAD_MODE: "same", B2_PAD: 1,
     B2_STRIDE: 1, B2_UP: "random", B2_USEED: 0, B2_XB: 0, B2_XC: 0, B2_XR: 1, B2_XW: 2,

@@ -99,6 +99,19 @@ def padding_stride(mode_key: str, pad_key: str, stride_key: str, *, stride: bool
     return pad, int(st.session_state[stride_key])
 
 
+def _back(prefix: str) -> None:
+    state.reset(prefix)
+
+
+def back_to_chapter(prefix: str) -> None:
+    """A button that puts every setting of this lesson (its keys start with ``prefix``) back on the chapter's
+    example; the address bar follows."""
+    st.button(_("Back to the chapter's example"), key=f"{prefix}back", icon=":material/restart_alt:",
+              on_click=_back, args=(prefix,),
+              help=_("Undo every change on this page: the numbers, the settings and the step the lesson opened "
+                     "with."))
+
+
 def kernel_controls(preset_key: str, text_key: str, seed_key: str) -> np.ndarray:
     """A preset menu and the kernel's cells as editable text. Raises ValueError for a bad kernel.
 

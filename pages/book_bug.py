@@ -1,7 +1,7 @@
 """Backward pass, lesson 5: the book's fast convolution gradients, their two bugs, and why training still worked."""
 import streamlit as st
 
-from app import charts, links, state
+from app import charts, links, state, widgets
 from app.i18n import _
 from app.lessons import backward
 from app.lessons import backward_charts as bc
@@ -17,6 +17,7 @@ st.markdown(_(
     "beside the true gradient and central differences; then why the chapter's network learned anyway."))
 for problem in links.read_url(links.URL_BOOK):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("bb_")
 
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
 example = c1.radio(_("Example"), ("unit", "random"), key=state.BB_EXAMPLE, horizontal=True,

@@ -13,6 +13,7 @@ st.markdown(_(
     "stride and watch the output size follow the formula."))
 for problem in links.read_url(links.URL_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("c1_")
 
 c1, c2 = st.columns(2)
 inp_text = c1.text_input(_("Input values"), key=state.C1_INPUT,

@@ -33,6 +33,7 @@ st.markdown(_(
     "[[0,1,0],[1,-4,1],[0,1,0]] finds edges."))
 for problem in links.read_url(links.URL_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("c2_")
 
 left, right = st.columns(2)
 with left:

@@ -15,6 +15,7 @@ st.markdown(_(
     "**flipped** kernel over the padded output gradient: the input gradient is a convolution too."))
 for problem in links.read_url(links.URL_GRAD_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("bi_")
 
 c1, c2 = st.columns(2)
 inp_text = c1.text_input(_("Input values"), key=state.BI_INPUT,

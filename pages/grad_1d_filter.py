@@ -14,12 +14,23 @@ st.markdown(_(
     "input. With a batch the same weight meets every observation, and all their terms add into one number."))
 for problem in links.read_url(links.URL_FILTER_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("bf_")
+CHAPTERS_BATCH = "0 1 2 3 4 5 6\n1 2 3 4 5 6 7"
+
+
+def _batch() -> None:
+    st.session_state[state.BF_INPUT], st.session_state[state.BF_STEP] = CHAPTERS_BATCH, 1
+
 
 c1, c2 = st.columns(2)
 rows_text = c1.text_area(_("Input: one observation per line"), key=state.BF_INPUT, height=90,
                          help=_("Numbers separated by spaces or commas, every line as long as the others. The "
                                 "chapter's batch is 0 1 2 3 4 5 6 and 1 2 3 4 5 6 7; keep one line for a single "
                                 "observation."))
+c1.button(_("Use the chapter's batch of two"), key="bf_batch", on_click=_batch, icon=":material/stacks:",
+          disabled=st.session_state[state.BF_INPUT] == CHAPTERS_BATCH,
+          help=_("The chapter's second example: two observations, whose terms add into the same weights "
+                 "([36, 49, 48])."))
 ker_text = c2.text_input(_("Kernel values"), key=state.BF_KERNEL,
                          help=_("An odd number of weights; the chapter's is 1, 1, 1."))
 try:

@@ -13,6 +13,7 @@ st.markdown(_(
     "(dilation) and padding is cut off again at the end (a crop). Central differences check any cell."))
 for problem in links.read_url(links.URL_GRAD_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("b2_")
 
 if any(st.session_state[key] > 1 for key in (state.B2_BATCH, state.B2_CIN, state.B2_COUT, state.B2_STRIDE)):
     st.session_state[state.B2_MORE] = True  # a link that asks for them shows them

@@ -17,6 +17,7 @@ st.markdown(_(
     "need C_in × C_out kernels, the chapter's filter array of shape [in_channels, out_channels, fh, fw]."))
 for problem in links.read_url(links.URL_MC):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("mc_")
 
 left, right = st.columns(2)
 with left:

@@ -15,6 +15,7 @@ st.markdown(_(
     "by any amount and compare the change with the gradient the backward formulas give."))
 for problem in links.read_url(links.URL_PERTURB):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("bp_")
 
 c1, c2 = st.columns(2)
 inp_text = c1.text_input(_("Input values"), key=state.BP_INPUT,
@@ -29,8 +30,15 @@ except ValueError as exc:
     st.error(_("These values cannot be read: {}.").format(exc))
     st.stop()
 
+CHAPTERS_ELEMENT = {"input": 4, "kernel": 0}  # the chapter nudges x[4] (39 -> 41) and w[0] (39 -> 49)
+
+
+def _chapters_element() -> None:
+    st.session_state[state.BP_INDEX] = CHAPTERS_ELEMENT[st.session_state[state.BP_WHAT]]
+
+
 a, b, c = st.columns([2, 2, 2])
-what = a.radio(_("Nudge"), ("input", "kernel"), key=state.BP_WHAT, horizontal=True,
+what = a.radio(_("Nudge"), ("input", "kernel"), key=state.BP_WHAT, horizontal=True, on_change=_chapters_element,
                format_func={"input": _("an input"), "kernel": _("a weight")}.get,
                help=_("Change one input cell x[i] or one kernel weight w[p]."))
 size = len(inp) if what == "input" else len(kernel)

@@ -14,6 +14,7 @@ st.markdown(_(
     "**Flatten** lays the maps out as one vector for a Dense layer."))
 for problem in links.read_url(links.URL_POOL):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
+widgets.back_to_chapter("pl_")
 
 left, right = st.columns(2)
 with left:

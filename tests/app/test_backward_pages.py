@@ -103,10 +103,10 @@ def test_perturb_bad_settings_get_a_message(query, message):
 
 
 def test_perturb_element_is_clamped_and_settings_go_in_the_url():
-    at = open_page("perturb.py")
-    at.radio(key="bp_what").set_value("kernel").run()
-    assert at.selectbox(key="bp_index").value == 2  # there is no w[4]
-    assert at.query_params["what"] in ("kernel", ["kernel"]) and at.query_params["i"] in ("2", ["2"])
+    at = open_page("perturb.py", {"what": "kernel", "i": "4"})
+    assert at.selectbox(key="bp_index").value == 2  # a link asking for w[4]: there is none, the last weight
+    at.selectbox(key="bp_index").set_value(1).run()
+    assert at.query_params["what"] in ("kernel", ["kernel"]) and at.query_params["i"] in ("1", ["1"])
 
 
 # ---------------------------------------------------------------------------------------------- 1D input gradient
@@ -157,7 +157,7 @@ BATCH = np.array([[0., 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7]])
 
 
 def test_filter_grad_the_chapters_batch_sums_to_36_49_48():
-    at = open_page("grad_1d_filter.py", {"w": "1"})
+    at = open_page("grad_1d_filter.py", {"w": "1", "x": "0 1 2 3 4 5 6;1 2 3 4 5 6 7"})
     expected = reference._param_grad_1d_batch(BATCH, np.ones(3))
     assert np.array_equal(expected, [36, 49, 48])
     assert np.allclose(expected, central(lambda w: reference.conv_1d_batch_sum(BATCH, w), np.ones(3)))
@@ -180,7 +180,8 @@ def test_filter_grad_single_observation_the_chapters_10_15_14():
 def test_filter_grad_random_upstream_matches_central_differences():
     from smartflow_core.trace import Upstream
 
-    at = open_page("grad_1d_filter.py", {"up": "random", "g": "3", "k": "1, -1, 2", "w": "2"})
+    at = open_page("grad_1d_filter.py", {"up": "random", "g": "3", "k": "1, -1, 2", "w": "2",
+                                         "x": "0 1 2 3 4 5 6;1 2 3 4 5 6 7"})
     w = np.array([1., -1, 2])
     loss = Upstream("random", 3).loss
     numeric = central(lambda v: loss(reference.conv_1d_batch(BATCH, v)), w)
@@ -330,3 +331,28 @@ def test_the_books_mean_squared_error_is_named_as_what_it_is():
     assert any("Σ (out − target)² / batch" in o for o in radio.options)
     assert "351" in radio.help and "70.2" in radio.help  # outputs [3, 6, 9, 12, 9]: a sum of squares, not a mean
     assert float(np.sum(np.array([3, 6, 9, 12, 9]) ** 2)) == 351.0
+
+
+def test_choosing_a_weight_lands_on_the_chapters_first_weight():
+    at = open_page("perturb.py")
+    at.radio(key="bp_what").set_value("kernel").run()
+    assert at.selectbox(key="bp_index").value == 0  # the chapter's w[0]: 39 -> 49
+    assert metrics(at)
+    at.radio(key="bp_what").set_value("input").run()
+    assert at.selectbox(key="bp_index").value == 4  # the chapter's x[4]: 39 -> 41
+
+
+def test_every_lesson_goes_back_to_the_chapters_example():
+    at = open_page("grad_1d.py", {"k": "3, 2, 1", "step": "2"})
+    assert at.text_input(key="bi_kernel").value == "3, 2, 1"
+    at.button(key="bi_back").click().run()
+    assert at.text_input(key="bi_kernel").value == "1, 2, 3" and stepper(at, "bi_stepper")["step"] == 13
+    assert at.query_params["k"] in ("1, 2, 3", ["1, 2, 3"])
+
+
+def test_the_filter_gradient_opens_on_the_chapters_single_example_then_its_batch():
+    at = open_page("grad_1d_filter.py")
+    assert step_view(stepper(at, "bf_stepper"), 5)["value"] == 10  # the chapter's [10, 15, 14], weight 0
+    at.button(key="bf_batch").click().run()
+    assert at.text_area(key="bf_input").value == "0 1 2 3 4 5 6\n1 2 3 4 5 6 7"
+    assert stepper(at, "bf_stepper")["n"] == 14 and step_view(stepper(at, "bf_stepper"), 14)["value"] == 36

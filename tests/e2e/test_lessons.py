@@ -20,7 +20,7 @@ def test_conv_1d(open_page, shot):
     page.get_by_text("Step 1 of 5").wait_for()
     assert step_once(page) == 2
     assert step_once(page) == 3
-    page.get_by_test_id("stMetricValue").get_by_text("9", exact=True).wait_for()
+    page.locator(".sf-value").get_by_text("out[2] = 9", exact=True).wait_for()
     assert "step=3" in page.url
     shot("conv_1d")
 
@@ -28,7 +28,7 @@ def test_conv_1d(open_page, shot):
 def test_conv_1d_shared_link(open_page):
     page = open_page("/conv-1d?x=1,2,3,4,5&k=1,1,1&pad=custom&p=1&s=2&step=2")
     page.get_by_text("Step 2 of 3").wait_for()
-    page.get_by_test_id("stMetricValue").get_by_text("9", exact=True).wait_for()
+    page.locator(".sf-value").get_by_text("out[1] = 9", exact=True).wait_for()
 
 
 def test_conv_2d(open_page, shot):
@@ -67,4 +67,4 @@ def test_play_moves_the_kernel_by_itself(open_page):
     page.get_by_role("button", name="⏸ Pause").wait_for()
     page.get_by_text("Step 5 of 5").wait_for()
     page.get_by_role("button", name="▶ Play").wait_for()  # stopped by itself at the last step
-    page.get_by_test_id("stMetricValue").get_by_text("9", exact=True).wait_for()
+    page.locator(".sf-value").get_by_text("out[4] = 9", exact=True).wait_for()

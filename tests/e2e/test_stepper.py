@@ -153,7 +153,7 @@ def test_1d_input_gradient_steps_through_the_loop(page, app_url):
 
 
 def test_1d_filter_gradient_steps_over_the_batch(page, app_url):
-    page = open_at(page, app_url, "/filter-grad-1d", 1)
+    page = open_at(page, app_url, "/filter-grad-1d?x=0+1+2+3+4+5+6%3B1+2+3+4+5+6+7", 1)
     tr = trace_param_grad_1d([[0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7]], (1, 1, 1))
     sent = walk(page)
     n, total, value, _ = shown(page)
