@@ -40,11 +40,13 @@ with right:
     a, b, c = st.columns([2, 3, 1])
     cout = a.number_input(_("Output channels"), 1, 4, step=1, key=state.MC_COUT,
                           help=_("C_out: how many filters, so how many feature maps the layer makes."))
-    kind = b.selectbox(_("Filters"), ("colour", "edges", "random"), key=state.MC_FILTERS,
-                       format_func={"colour": _("one colour each"), "edges": _("edge detector on every channel"),
-                                    "random": _("random (seeded)")}.get,
+    kind = b.selectbox(_("Filters"), ("colour", "shapes", "edges", "random"), key=state.MC_FILTERS,
+                       format_func={"colour": _("one colour each"), "shapes": _("a 3×3 shape per channel"),
+                                    "edges": _("edge detector on every channel"), "random": _("random (seeded)")}.get,
                        help=_("“one colour each”: filter o weighs channel o by +1 and the others by -0.5 "
-                              "(centre cell only), so map 0 finds red, map 1 green, map 2 blue."))
+                              "(centre cell only), so map 0 finds red, map 1 green, map 2 blue. “a 3×3 shape per "
+                              "channel”: each channel has its own line or edge kernel, so every cell of the "
+                              "window counts."))
     seed = c.number_input(_("Seed"), 0, 9_999, step=1, key=state.MC_SEED,
                           help=_("Seed of the random numbers and random filters: same seed, same numbers."))
 pad, stride = widgets.padding_stride(state.MC_PAD_MODE, state.MC_PAD, state.MC_STRIDE)

@@ -47,8 +47,10 @@ def mc_filters(kind: str, in_channels: int, out_channels: int, seed: int) -> np.
     """Filters of the chapter's shape (in_channels, out_channels, 3, 3).
 
     "colour": filter o favours input channel o (centre weight +1) against the others (-0.5 each), so with
-    an RGB picture filter 0 finds red, 1 green, 2 blue. "edges": the chapter's edge detector on every channel.
-    "random": integers -1..1 from a seeded generator.
+    an RGB picture filter 0 finds red, 1 green, 2 blue. "shapes": a real 3×3 kernel per channel and filter
+    (vertical, horizontal and diagonal lines, the edge detector, a blur), so each channel's window matters cell
+    by cell. "edges": the chapter's edge detector on every channel. "random": integers -1..1 from a seeded
+    generator.
     """
     if kind == "random":
         return np.random.default_rng(seed).integers(-1, 2, size=(in_channels, out_channels, 3, 3)).astype(float)
@@ -57,9 +59,15 @@ def mc_filters(kind: str, in_channels: int, out_channels: int, seed: int) -> np.
         for c in range(in_channels):
             if kind == "edges":
                 w[c, o] = ((0, 1, 0), (1, -4, 1), (0, 1, 0))
+            elif kind == "shapes":
+                w[c, o] = SHAPES[(c + 2 * o) % len(SHAPES)]
             else:
                 w[c, o, 1, 1] = 1.0 if c == o % in_channels else -0.5
     return w
+
+
+SHAPES = (((-1, 2, -1),) * 3, ((-1, -1, -1), (2, 2, 2), (-1, -1, -1)), ((2, -1, -1), (-1, 2, -1), (-1, -1, 2)),
+          ((0, 1, 0), (1, -4, 1), (0, 1, 0)), ((1, 1, 1), (1, 1, 1), (1, 1, 1)))  # the shapes filters' kernels
 
 
 @st.cache_data(show_spinner=False)

@@ -283,3 +283,16 @@ def test_1d_size_note_says_longer_when_the_padding_adds_more_than_the_kernel_rem
     at = open_page("conv_1d.py", query)
     note = [c.value for c in at.caption if "than the input" in c.value]
     assert note and words in note[0] and "-" not in note[0].split("than")[0]
+
+
+def test_multichannel_offers_a_real_3x3_kernel_per_channel():
+    from app.lessons.traces import mc_filters, sample_rgb
+
+    at = open_page("multichannel.py", {"f": "shapes"})
+    w = mc_filters("shapes", 3, 2, 0)
+    assert all(np.count_nonzero(w[c, o]) > 1 for c in range(3) for o in range(2))  # not the centre alone
+    assert len({w[c, 0].tobytes() for c in range(3)}) == 3  # each channel its own kernel
+    x = sample_rgb(16)[None]
+    view = step_view(stepper(at, "mc_stepper"), 40)
+    r, c = divmod(39, 16)
+    assert view["value"] == reference._output(x, w)[0, 0, r, c]
