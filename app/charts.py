@@ -90,16 +90,20 @@ def _heatmap(z: np.ndarray, m: float, text: bool, name: str, **kw) -> dict:
 
 
 def grid(z, *, title: str = "", pad: int = 0, window=None, marks=(), height: int | None = None,
-         ticks: bool = True, text: bool | None = None, zmax: float | None = None, name: str = "") -> go.Figure:
+         ticks: bool = True, text: bool | None = None, zmax: float | None = None, name: str = "",
+         colorbar: bool = False) -> go.Figure:
     """A 2D array as a heatmap. ``pad`` grey border cells; ``window`` (top, left, h, w) outlined;
     ``marks`` more cells (row, col) outlined with a dotted line; NaN cells are left blank. Numbers are printed
-    in the cells of small grids (``text``), shown on hover otherwise."""
+    in the cells of small grids (``text``), shown on hover otherwise; ``colorbar`` adds the scale, named
+    ``name``, for a big grid whose numbers are not printed."""
     z = np.asarray(z, dtype=np.float64)
     rows, cols = z.shape
     text = _auto_text(rows, cols) if text is None else text
     inner = np.full(z.shape, np.nan)
     inner[pad:rows - pad, pad:cols - pad] = z[pad:rows - pad, pad:cols - pad]
     data = [_heatmap(inner, zmax or limit(inner), text, name)]
+    if colorbar:
+        data[0].update(showscale=True, colorbar={"title": {"text": name}, "thickness": 12, "len": 0.8})
     if pad:
         border = np.where(np.isnan(inner) & ~np.isnan(z), 0.0, np.nan)
         border[pad:rows - pad, pad:cols - pad] = np.nan

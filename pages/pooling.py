@@ -66,12 +66,13 @@ kp = st.selectbox(_("Kernel for the strided convolution"), state.KERNEL_PRESETS[
                   help=_("The 3×3 kernel slid with stride {}.").format(size))
 cmp = traces.stride_vs_pool(image, widgets.preset_kernel(kp, 0), size)
 a, b = st.columns(2)
-a.plotly_chart(charts.grid(cmp.conv.output, title=_("Convolution, stride {}: {}×{}").format(
+small = 80 + int(280 * cmp.conv.rows.size / image.shape[0])  # drawn at their size next to the input's maps below
+a.plotly_chart(charts.grid(cmp.conv.output, height=small, title=_("Convolution, stride {}: {}×{}").format(
     size, cmp.conv.rows.size, cmp.conv.cols.size)), key="pl_conv")
-b.plotly_chart(charts.grid(cmp.pool.output, title=_("Max pooling {}: {}×{}").format(
+b.plotly_chart(charts.grid(cmp.pool.output, height=small, title=_("Max pooling {}: {}×{}").format(
     size, cmp.pool.rows.size, cmp.pool.cols.size)), key="pl_max")
 a.plotly_chart(charts.grid(cmp.conv_reach, title=_("How many outputs read each pixel (stride {}, 3×3)").format(
-    size), name=_("outputs")), key="pl_conv_reach")
+    size), name=_("outputs"), colorbar=True), key="pl_conv_reach")
 b.plotly_chart(charts.grid(cmp.pool_kept(), title=_("What max pooling passes on: each window's winner"),
                            name=_("pixel")), key="pl_pool_reach")
 n, nc, npool = cmp.pixels, cmp.conv_pixels, cmp.pool_pixels

@@ -296,3 +296,10 @@ def test_multichannel_offers_a_real_3x3_kernel_per_channel():
     view = step_view(stepper(at, "mc_stepper"), 40)
     r, c = divmod(39, 16)
     assert view["value"] == reference._output(x, w)[0, 0, r, c]
+
+
+def test_pooling_draws_the_shrunken_maps_smaller_and_the_reach_map_with_its_scale():
+    at = open_page("pooling.py")
+    big, small = figure(at, "pl_conv_reach"), figure(at, "pl_conv")
+    assert small["layout"]["height"] < big["layout"]["height"]  # 14x14 next to 28x28
+    assert big["data"][0]["showscale"] and big["data"][0]["colorbar"]["title"]["text"] == "outputs"
