@@ -60,45 +60,59 @@ stepper.step_through(traces.pool_steps(image, size, mode, (
     key="pl_stepper", what=_("window"))
 links.write_url(links.URL_POOL)
 
-st.subheader(_("Stride {} or pooling {}?").format(size, size))
-kp = st.selectbox(_("Kernel for the strided convolution"), state.KERNEL_PRESETS[:-2], key=state.PL_PRESET,
-                  format_func=lambda k: _(widgets.KERNEL_LABELS[k]),
-                  help=_("The 3×3 kernel slid with stride {}.").format(size))
-cmp = traces.stride_vs_pool(image, widgets.preset_kernel(kp, 0), size)
-a, b = st.columns(2)
-small = 80 + int(280 * cmp.conv.rows.size / image.shape[0])  # drawn at their size next to the input's maps below
-a.plotly_chart(charts.grid(cmp.conv.output, height=small, title=_("Convolution, stride {}: {}×{}").format(
-    size, cmp.conv.rows.size, cmp.conv.cols.size)), key="pl_conv")
-b.plotly_chart(charts.grid(cmp.pool.output, height=small, title=_("Max pooling {}: {}×{}").format(
-    size, cmp.pool.rows.size, cmp.pool.cols.size)), key="pl_max")
-a.plotly_chart(charts.grid(cmp.conv_reach, title=_("How many outputs read each pixel (stride {}, 3×3)").format(
-    size), name=_("outputs"), colorbar=True), key="pl_conv_reach")
-b.plotly_chart(charts.grid(cmp.pool_kept(), title=_("What max pooling passes on: each window's winner"),
-                           name=_("pixel")), key="pl_pool_reach")
-n, nc, npool = cmp.pixels, cmp.conv_pixels, cmp.pool_pixels
-st.markdown(_(
-    "The chapter's argument: with stride {s}, **{nc} of {n}** pixels ({pc:.0%}) take part in some output; with "
-    "max pooling {s}×{s}, only **{np} of {n}** ({pp:.0%}) change the output, the winners of their windows. "
-    "Both outputs have about 1/{q} as many cells as the input, but the strided convolution loses less "
-    "information.").format(s=size, nc=nc, n=n, pc=nc / n, np=npool, pp=npool / n, q=size * size))
 
-st.subheader(_("Flatten: from feature maps to a vector"))
-c1, c2, c3 = st.columns(3)
-fc = c1.number_input(_("Channels"), 1, 4, step=1, key=state.PL_FC, help=_("How many feature maps to flatten."))
-fh = c2.number_input(_("Height"), 1, 4, step=1, key=state.PL_FH, help=_("Height of each map."))
-fw = c3.number_input(_("Width"), 1, 4, step=1, key=state.PL_FW, help=_("Width of each map."))
-maps, vector = traces.flatten_demo(fc, fh, fw)
-shape = FlattenShapes(1, fc, fh, fw)
-st.markdown(_("Each cell shows the position it takes in the vector: cell (c, i, j) goes to c·h·w + i·w + j. "
-              "Shape `[batch, channels, h, w]` = `[1, {}, {}, {}]` → `[batch, channels·h·w]` = `[1, {}]`.").format(
-                  fc, fh, fw, shape.features))
-for c, col in enumerate(st.columns(fc)):
-    col.plotly_chart(charts.grid(maps[c], title=_("channel {}").format(c), zmax=shape.features), key=f"pl_map{c}")
-st.plotly_chart(charts.row_strips({_("vector"): list(vector)}, labels=explain.flat_labels(fc, fh, fw)),
-                key="pl_vector")
-chapter, pooled = FlattenShapes(1, 32, 28, 28), FlattenShapes(1, 32, 14, 14)
-st.markdown(_(
-    "In the chapter's MNIST model, `Conv2DLayer(out_channels=32, param_size=5, flatten=True)` gives "
-    "`[batch, 32, 28, 28]`, flattened to **{}** features; a Dense layer with 10 outputs then needs {:,} weights. "
-    "Pooling 2×2 first would leave `[batch, 32, 14, 14]` = {} features and {:,} weights: 4 times fewer.").format(
-        chapter.features, chapter.dense_weights(10), pooled.features, pooled.dense_weights(10)))
+@st.fragment
+def stride_or_pool() -> None:
+    """Its kernel reruns this section alone."""
+    st.subheader(_("Stride {} or pooling {}?").format(size, size))
+    kp = st.selectbox(_("Kernel for the strided convolution"), state.KERNEL_PRESETS[:-2], key=state.PL_PRESET,
+                      format_func=lambda k: _(widgets.KERNEL_LABELS[k]),
+                      help=_("The 3×3 kernel slid with stride {}.").format(size))
+    cmp = traces.stride_vs_pool(image, widgets.preset_kernel(kp, 0), size)
+    a, b = st.columns(2)
+    small = 80 + int(280 * cmp.conv.rows.size / image.shape[0])  # drawn at their size next to the input's maps below
+    a.plotly_chart(charts.grid(cmp.conv.output, height=small, title=_("Convolution, stride {}: {}×{}").format(
+        size, cmp.conv.rows.size, cmp.conv.cols.size)), key="pl_conv")
+    b.plotly_chart(charts.grid(cmp.pool.output, height=small, title=_("Max pooling {}: {}×{}").format(
+        size, cmp.pool.rows.size, cmp.pool.cols.size)), key="pl_max")
+    a.plotly_chart(charts.grid(cmp.conv_reach, title=_("How many outputs read each pixel (stride {}, 3×3)").format(
+        size), name=_("outputs"), colorbar=True), key="pl_conv_reach")
+    b.plotly_chart(charts.grid(cmp.pool_kept(), title=_("What max pooling passes on: each window's winner"),
+                               name=_("pixel")), key="pl_pool_reach")
+    n, nc, npool = cmp.pixels, cmp.conv_pixels, cmp.pool_pixels
+    st.markdown(_(
+        "The chapter's argument: with stride {s}, **{nc} of {n}** pixels ({pc:.0%}) take part in some output; with "
+        "max pooling {s}×{s}, only **{np} of {n}** ({pp:.0%}) change the output, the winners of their windows. "
+        "Both outputs have about 1/{q} as many cells as the input, but the strided convolution loses less "
+        "information.").format(s=size, nc=nc, n=n, pc=nc / n, np=npool, pp=npool / n, q=size * size))
+    links.write_url(links.URL_POOL)
+
+
+@st.fragment
+def flatten() -> None:
+    """Its shape reruns this section alone."""
+    st.subheader(_("Flatten: from feature maps to a vector"))
+    c1, c2, c3 = st.columns(3)
+    fc = c1.number_input(_("Channels"), 1, 4, step=1, key=state.PL_FC, help=_("How many feature maps to flatten."))
+    fh = c2.number_input(_("Height"), 1, 4, step=1, key=state.PL_FH, help=_("Height of each map."))
+    fw = c3.number_input(_("Width"), 1, 4, step=1, key=state.PL_FW, help=_("Width of each map."))
+    maps, vector = traces.flatten_demo(fc, fh, fw)
+    shape = FlattenShapes(1, fc, fh, fw)
+    st.markdown(_("Each cell shows the position it takes in the vector: cell (c, i, j) goes to c·h·w + i·w + j. "
+                  "Shape `[batch, channels, h, w]` = `[1, {}, {}, {}]` → `[batch, channels·h·w]` = `[1, {}]`.").format(
+                      fc, fh, fw, shape.features))
+    for c, col in enumerate(st.columns(fc)):
+        col.plotly_chart(charts.grid(maps[c], title=_("channel {}").format(c), zmax=shape.features), key=f"pl_map{c}")
+    st.plotly_chart(charts.row_strips({_("vector"): list(vector)}, labels=explain.flat_labels(fc, fh, fw)),
+                    key="pl_vector")
+    chapter, pooled = FlattenShapes(1, 32, 28, 28), FlattenShapes(1, 32, 14, 14)
+    st.markdown(_(
+        "In the chapter's MNIST model, `Conv2DLayer(out_channels=32, param_size=5, flatten=True)` gives "
+        "`[batch, 32, 28, 28]`, flattened to **{}** features; a Dense layer with 10 outputs then needs {:,} weights. "
+        "Pooling 2×2 first would leave `[batch, 32, 14, 14]` = {} features and {:,} weights: 4 times fewer.").format(
+            chapter.features, chapter.dense_weights(10), pooled.features, pooled.dense_weights(10)))
+    links.write_url(links.URL_POOL)
+
+
+stride_or_pool()
+flatten()
