@@ -356,3 +356,9 @@ def test_the_filter_gradient_opens_on_the_chapters_single_example_then_its_batch
     at.button(key="bf_batch").click().run()
     assert at.text_area(key="bf_input").value == "0 1 2 3 4 5 6\n1 2 3 4 5 6 7"
     assert stepper(at, "bf_stepper")["n"] == 14 and step_view(stepper(at, "bf_stepper"), 14)["value"] == 36
+
+
+def test_the_books_bug_page_quotes_what_the_project_measured():
+    at = open_page("book_bug.py")
+    said = " ".join(texts(at))
+    assert "about 90 %" not in said and "91.3 %" in said and "92.9 %" in said and "--preset chapter" in said
