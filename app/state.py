@@ -76,10 +76,11 @@ def init() -> None:
 
 
 def reset(prefix: str) -> None:
-    """Put every key of one page back to its default."""
+    """Put every key of one page back to its default (and forget the notes about impossible values)."""
     for key, default in DEFAULTS.items():
         if key.startswith(prefix):
             st.session_state[key] = default
+            st.session_state.pop(f"{key}_why", None)
 
 
 # ---------------------------------------------------------------------------------------------- labs

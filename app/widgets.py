@@ -81,6 +81,42 @@ def preset_kernel(name: str, seed: int) -> tuple:
 # ---------------------------------------------------------------------------------------------- controls
 
 
+def _clamp(key: str, lo: int, hi: int, why: Callable[[int], str] | None) -> None:
+    value = st.session_state[key]
+    if value is None or not lo <= value <= hi:
+        used = lo if value is None else min(max(int(value), lo), hi)
+        st.session_state[key] = used
+        st.session_state[f"{key}_why"] = (value, used, why(value) if why and value is not None else "")
+    else:
+        st.session_state.pop(f"{key}_why", None)
+
+
+def bounded_number(where, label: str, lo: int, hi: int, *, key: str, why: Callable[[int], str] | None = None,
+                   **kw) -> int:
+    """An integer box that takes any number and says, right under it, why one outside ``lo..hi`` is impossible
+    (``why(value)``) and which value is used instead (a box with limits would keep the bad number, red, while the
+    page silently went on with the old one)."""
+    where.number_input(label, step=1, key=key, on_change=_clamp, args=(key, lo, hi, why), **kw)
+    note = st.session_state.get(f"{key}_why")
+    if note is not None:
+        typed, used, reason = note
+        where.caption(":orange[" + _("{} is impossible here{}: using {}.").format(
+            "–" if typed is None else typed, f" ({reason})" if reason else "", used) + "]")
+    return int(st.session_state[key])
+
+
+def _stride_why(v: int) -> str:
+    if v == 0:
+        return _("a stride of 0 never moves the kernel")
+    if v < 0:
+        return _("a negative stride would walk backwards")
+    return _("at most 8 here: a larger stride skips most of the input")
+
+
+def _pad_why(v: int) -> str:
+    return _("padding cannot be negative") if v < 0 else _("at most 8 zeros here: more padding than input")
+
+
 def padding_stride(mode_key: str, pad_key: str, stride_key: str, *, stride: bool = True) -> tuple[int | None, int]:
     """Padding (none, the chapter's k // 2, or custom) and, unless ``stride`` is False, the stride. Returns
     ``(pad, stride)``; pad None = k // 2."""
@@ -89,12 +125,12 @@ def padding_stride(mode_key: str, pad_key: str, stride_key: str, *, stride: bool
     mode = c1.radio(_("Padding"), state.PAD_MODES, key=mode_key, horizontal=True, format_func=labels.get,
                     help=_("Zeros added at each end (each side in 2D). “same” adds kernel size // 2, as the "
                            "chapter does, so a stride of 1 keeps the size; “none” lets the output shrink."))
-    custom = c2.number_input(_("Custom padding"), 0, 8, step=1, key=pad_key, disabled=mode != "custom",
-                             help=_("How many zeros on each side when Padding is “custom”."))
+    custom = bounded_number(c2, _("Custom padding"), 0, 8, key=pad_key, why=_pad_why, disabled=mode != "custom",
+                            help=_("How many zeros on each side when Padding is “custom”."))
     if stride:
-        c3.number_input(_("Stride"), 1, 8, step=1, key=stride_key,
-                        help=_("How many cells the kernel moves between two outputs. 2 skips every other "
-                               "position and roughly halves the output."))
+        bounded_number(c3, _("Stride"), 1, 8, key=stride_key, why=_stride_why,
+                       help=_("How many cells the kernel moves between two outputs. 2 skips every other position "
+                              "and roughly halves the output."))
     pad = {"none": 0, "same": None, "custom": int(custom)}[mode]
     return pad, int(st.session_state[stride_key])
 

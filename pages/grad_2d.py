@@ -22,16 +22,16 @@ more = st.toggle(_("Show batch, channels and stride"), key=state.B2_MORE, help=_
     "this on to add a second observation, a second channel in or out, and a stride."))
 c = st.columns(6 if more else 3)
 if more:
-    batch = c[3].number_input(_("Batch"), 1, 2, step=1, key=state.B2_BATCH, help=_("Observations in the batch."))
-    cin = c[4].number_input(_("In channels"), 1, 2, step=1, key=state.B2_CIN, help=_("Channels of each input."))
-    cout = c[5].number_input(_("Out channels"), 1, 2, step=1, key=state.B2_COUT,
-                             help=_("Filters, so output maps; dL/dX adds one share per output channel."))
+    batch = widgets.bounded_number(c[3], _("Batch"), 1, 2, key=state.B2_BATCH, help=_("Observations in the batch."))
+    cin = widgets.bounded_number(c[4], _("In channels"), 1, 2, key=state.B2_CIN, help=_("Channels of each input."))
+    cout = widgets.bounded_number(c[5], _("Out channels"), 1, 2, key=state.B2_COUT,
+                                  help=_("Filters, so output maps; dL/dX adds one share per output channel."))
 else:
     for key in (state.B2_BATCH, state.B2_CIN, state.B2_COUT, state.B2_STRIDE):
         st.session_state[key] = 1
     batch = cin = cout = 1
-size = c[0].number_input(_("Input size"), 3, 6, step=1, key=state.B2_SIZE, help=_("Height and width of the input."))
-k = c[1].number_input(_("Kernel size"), 1, 5, step=1, key=state.B2_K, help=_("Height and width of each kernel."))
+size = widgets.bounded_number(c[0], _("Input size"), 3, 6, key=state.B2_SIZE, help=_("Height and width of the input."))
+k = widgets.bounded_number(c[1], _("Kernel size"), 1, 5, key=state.B2_K, help=_("Height and width of each kernel."))
 seed = c[2].number_input(_("Seed"), 0, 9_999, step=1, key=state.B2_SEED,
                          help=_("Inputs are integers 0..3 and weights -1..1, drawn with this seed."))
 if more:

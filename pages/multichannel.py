@@ -27,10 +27,10 @@ with left:
                       help=_("A small colour picture, a few channels of small integers, or your own picture."))
     if source == "random":
         a, b = st.columns(2)
-        cin = a.number_input(_("Input channels"), 1, 4, step=1, key=state.MC_CIN,
-                             help=_("C_in: how many channels the input has."))
-        size = b.number_input(_("Size"), 3, 10, step=1, key=state.MC_SIZE,
-                              help=_("Height and width of each input channel."))
+        cin = widgets.bounded_number(a, _("Input channels"), 1, 4, key=state.MC_CIN,
+                                     help=_("C_in: how many channels the input has."))
+        size = widgets.bounded_number(b, _("Size"), 3, 10, key=state.MC_SIZE,
+                                      help=_("Height and width of each input channel."))
         x = traces.random_input(cin, size, st.session_state[state.MC_SEED])
     elif source == "rgb":
         x = traces.sample_rgb(16)
@@ -38,8 +38,8 @@ with left:
         x = widgets.uploaded_image(state.MC_UPLOAD, state.MC_UPLOADED, partial(resources.image_to_rgb, size=16))
 with right:
     a, b, c = st.columns([2, 3, 1])
-    cout = a.number_input(_("Output channels"), 1, 4, step=1, key=state.MC_COUT,
-                          help=_("C_out: how many filters, so how many feature maps the layer makes."))
+    cout = widgets.bounded_number(a, _("Output channels"), 1, 4, key=state.MC_COUT,
+                                  help=_("C_out: how many filters, so how many feature maps the layer makes."))
     kind = b.selectbox(_("Filters"), ("colour", "shapes", "edges", "random"), key=state.MC_FILTERS,
                        format_func={"colour": _("one colour each"), "shapes": _("a 3×3 shape per channel"),
                                     "edges": _("edge detector on every channel"), "random": _("random (seeded)")}.get,

@@ -93,9 +93,9 @@ def flatten() -> None:
     """Its shape reruns this section alone."""
     st.subheader(_("Flatten: from feature maps to a vector"))
     c1, c2, c3 = st.columns(3)
-    fc = c1.number_input(_("Channels"), 1, 4, step=1, key=state.PL_FC, help=_("How many feature maps to flatten."))
-    fh = c2.number_input(_("Height"), 1, 4, step=1, key=state.PL_FH, help=_("Height of each map."))
-    fw = c3.number_input(_("Width"), 1, 4, step=1, key=state.PL_FW, help=_("Width of each map."))
+    fc = widgets.bounded_number(c1, _("Channels"), 1, 4, key=state.PL_FC, help=_("How many feature maps to flatten."))
+    fh = widgets.bounded_number(c2, _("Height"), 1, 4, key=state.PL_FH, help=_("Height of each map."))
+    fw = widgets.bounded_number(c3, _("Width"), 1, 4, key=state.PL_FW, help=_("Width of each map."))
     maps, vector = traces.flatten_demo(fc, fh, fw)
     shape = FlattenShapes(1, fc, fh, fw)
     st.markdown(_("Each cell shows the position it takes in the vector: cell (c, i, j) goes to c·h·w + i·w + j. "

@@ -303,3 +303,23 @@ def test_pooling_draws_the_shrunken_maps_smaller_and_the_reach_map_with_its_scal
     big, small = figure(at, "pl_conv_reach"), figure(at, "pl_conv")
     assert small["layout"]["height"] < big["layout"]["height"]  # 14x14 next to 28x28
     assert big["data"][0]["showscale"] and big["data"][0]["colorbar"]["title"]["text"] == "outputs"
+
+
+@pytest.mark.parametrize("value, used, words", [(0, 1, "a stride of 0 never moves the kernel"),
+                                                (-2, 1, "walk backwards"), (100, 8, "at most 8")])
+def test_an_impossible_stride_is_explained_and_the_value_in_use_shown(value, used, words):
+    at = open_page("conv_1d.py")
+    at.number_input(key="c1_stride").set_value(value).run()
+    assert at.number_input(key="c1_stride").value == used
+    note = [c.value for c in at.caption if "impossible here" in c.value]
+    assert note and words in note[0] and f"using {used}" in note[0]
+    assert stepper(at, "c1_stepper")["n"] == (5 if used == 1 else 1)
+    at.number_input(key="c1_stride").set_value(2).run()  # a possible value: the note goes
+    assert not [c.value for c in at.caption if "impossible here" in c.value]
+
+
+def test_eight_output_channels_are_explained():
+    at = open_page("multichannel.py")
+    at.number_input(key="mc_cout").set_value(8).run()
+    assert at.number_input(key="mc_cout").value == 4
+    assert any("8 is impossible here: using 4." in c.value for c in at.caption)
