@@ -23,7 +23,7 @@ _COMPONENT = st.components.v2.component("smartflow_stepper", css=(HERE / "steppe
 
 
 def _texts(what: str) -> dict:
-    return {"group": _("Step through the {}s").format(what), "play": _("▶ Play"), "pause": _("⏸ Pause"),
+    return {"group": _("Step through the {}s").format(what), "play": _("Play"), "pause": _("Pause"),
             "prev": _("◀ Previous"), "next": _("Next ▶"), "slider": _("Step"), "speed": _("Speed"),
             "per_step": _("{0} s per step"), "caption": _("Step {0} of {1}."),
             "preview": _("(the cell under the pointer: click to go there)")}

@@ -63,8 +63,8 @@ def test_settings_survive_navigation_and_do_not_leak(open_page):
 def test_play_moves_the_kernel_by_itself(open_page):
     page = open_page("/conv-1d?step=4")
     page.get_by_text("Step 4 of 5").wait_for()
-    page.get_by_role("button", name="▶ Play").click()
-    page.get_by_role("button", name="⏸ Pause").wait_for()
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.get_by_role("button", name="Pause", exact=True).wait_for()
     page.get_by_text("Step 5 of 5").wait_for()
-    page.get_by_role("button", name="▶ Play").wait_for()  # stopped by itself at the last step
+    page.get_by_role("button", name="Play", exact=True).wait_for()  # stopped by itself at the last step
     page.locator(".sf-value").get_by_text("out[4] = 9", exact=True).wait_for()

@@ -36,6 +36,13 @@ function colour(v, lim) {
   return { bg: `rgb(${c[0]},${c[1]},${c[2]})`, dark: (c[0] * 299 + c[1] * 587 + c[2] * 114) / 1000 < 128 };
 }
 
+// Icons drawn as SVG, so no font has to hold the glyphs (a missing ⏸ shows as a box).
+const ICONS = { play: '<path d="M4 2.5v11l9-5.5z"/>', pause: '<path d="M3.5 2.5h3v11h-3zM9.5 2.5h3v11h-3z"/>' };
+function label(button, icon, text) {
+  button.innerHTML = `<svg class="sf-icon" viewBox="0 0 16 16" aria-hidden="true">${ICONS[icon]}</svg>`;
+  button.append(document.createTextNode(text));
+}
+
 // "{0} and {1}" with args filled in.
 function fill(template, args) { return template.replace(/\{(\d+)\}/g, (_, i) => String(args[+i])); }
 
@@ -102,7 +109,8 @@ function createStepper(root, d, setStateValue) {
   const bar = document.createElement("div");
   bar.className = "sf-bar";
   const mk = (label, cls) => { const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.className = cls || ""; return b; };
-  const play = mk(T.play, "sf-play"), prev = mk(T.prev), next = mk(T.next);
+  const play = mk("", "sf-play"), prev = mk(T.prev), next = mk(T.next);
+  label(play, "play", T.play);
   const slider = document.createElement("input");
   Object.assign(slider, { type: "range", min: 1, max: d.n, step: 1 });
   slider.setAttribute("aria-label", T.slider);
@@ -259,7 +267,7 @@ function createStepper(root, d, setStateValue) {
 
   function setPlaying(on) {
     state.playing = on && d.n > 1;
-    play.textContent = state.playing ? T.pause : T.play;
+    label(play, state.playing ? "pause" : "play", state.playing ? T.pause : T.play);
     play.setAttribute("aria-pressed", String(state.playing));
     clearInterval(state.timer);
     if (state.playing) {
