@@ -53,17 +53,17 @@ DR_SALIENCY, DR_EXPLAIN = "dr_saliency", "dr_explain"
 GRID_2D = "0 0 0 0 0 0 0\n0 0 1 1 1 0 0\n0 0 1 0 1 0 0\n0 0 1 0 1 0 0\n0 0 1 1 1 0 0\n0 0 0 0 0 0 0"
 GRID_POOL = "1 3 2 1 0 4\n5 6 1 2 3 1\n0 2 9 4 1 0\n1 1 3 7 2 2\n4 0 1 2 8 1\n2 3 0 1 1 5"
 
-# The 2D lessons open on a step worth reading: digit #0's strongest edge, a window on its stroke, the red square.
+# Every stepped lesson opens at step 1 (a link may ask for another): the output fills in as the steps go.
 DEFAULTS: dict[str, object] = {
     C1_INPUT: "1, 2, 3, 4, 5", C1_KERNEL: "1, 1, 1", C1_PAD_MODE: "same", C1_PAD: 1, C1_STRIDE: 1,
     C1_STEP: 1, C1_SPEED: 1.0,
     C2_SOURCE: "mnist", C2_PICK: "index", C2_INDEX: 0, C2_LABEL: 7, C2_NTH: 0, C2_GRID: GRID_2D, C2_SIZE: 28,
     C2_UPLOADED: None, C2_PRESET: "edge", C2_KERNEL: "0 1 0\n1 -4 1\n0 1 0", C2_SEED: 0,
-    C2_PAD_MODE: "same", C2_PAD: 1, C2_STRIDE: 1, C2_STEP: 270, C2_SPEED: 0.5,
+    C2_PAD_MODE: "same", C2_PAD: 1, C2_STRIDE: 1, C2_STEP: 1, C2_SPEED: 0.1,
     MC_SOURCE: "rgb", MC_CIN: 2, MC_SIZE: 5, MC_SEED: 0, MC_UPLOADED: None, MC_COUT: 2, MC_FILTERS: "colour",
-    MC_OUT: 0, MC_PAD_MODE: "same", MC_PAD: 1, MC_STRIDE: 1, MC_STEP: 69, MC_SPEED: 0.5,
+    MC_OUT: 0, MC_PAD_MODE: "same", MC_PAD: 1, MC_STRIDE: 1, MC_STEP: 1, MC_SPEED: 0.25,
     PL_SOURCE: "mnist", PL_INDEX: 0, PL_GRID: GRID_POOL, PL_SIZE: 2, PL_MODE: "max", PL_PRESET: "blur",
-    PL_STEP: 162, PL_SPEED: 0.5, PL_FC: 2, PL_FH: 3, PL_FW: 3,
+    PL_STEP: 1, PL_SPEED: 0.25, PL_FC: 2, PL_FH: 3, PL_FW: 3,
     DR_MODEL: "pretrained", DR_SOURCE: "draw", DR_THRESHOLD: 70, DR_BRUSH: 20, DR_PHOTO: None,
     **{key: True for key in DR_STEPS}, DR_SALIENCY: "gradient", DR_EXPLAIN: -1,
 }
@@ -136,11 +136,11 @@ DEFAULTS.update({
     BP_INPUT: "1, 2, 3, 4, 5", BP_KERNEL: "1, 1, 1", BP_WHAT: "input", BP_INDEX: 4, BP_DELTA: 1.0,
     BP_UP: "ones", BP_SEED: 0, BP_GOAL: "",
     BI_INPUT: "1, 2, 3, 4, 5", BI_KERNEL: "1, 2, 3", BI_UP: "ones", BI_SEED: 0, BI_GOAL: "",
-    BI_STEP: 13, BI_SPEED: 1.0,  # step 13 = input 4, weight 0: the chapter's t5
+    BI_STEP: 1, BI_SPEED: 1.0,  # step 13 = input 4, weight 0: the chapter's t5
     BF_INPUT: "1 2 3 4 5", BF_KERNEL: "1, 1, 1", BF_WEIGHT: 0, BF_UP: "ones", BF_SEED: 0,
     BF_GOAL: "", BF_STEP: 1, BF_SPEED: 0.5,
     B2_BATCH: 1, B2_CIN: 1, B2_COUT: 1, B2_SIZE: 4, B2_K: 3, B2_SEED: 0, B2_PAD_MODE: "same", B2_PAD: 1,
-    B2_STRIDE: 1, B2_UP: "random", B2_USEED: 0, B2_XB: 0, B2_XC: 0, B2_XR: 1, B2_XW: 2,
-    B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4, B2_MORE: False, B2_XSTEP: 7, B2_WSTEP: 1, B2_SPEED: 1.0,
+    B2_STRIDE: 1, B2_UP: "random", B2_USEED: 0, B2_XB: 0, B2_XC: 0, B2_XR: 0, B2_XW: 0,
+    B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4, B2_MORE: False, B2_XSTEP: 1, B2_WSTEP: 1, B2_SPEED: 1.0,
     BB_EXAMPLE: "unit", BB_BATCH: 2, BB_SIZE: 3, BB_SEED: 0,
 })

@@ -113,12 +113,12 @@ def test_perturb_element_is_clamped_and_settings_go_in_the_url():
 
 
 def test_input_grad_opens_on_the_chapters_t5_and_steps_through_the_formula():
-    at = open_page("grad_1d.py")
+    at = open_page("grad_1d.py", {"step": "13"})
     w = np.array([1., 2, 3])
     expected = reference._input_grad_1d(X1, w)
     assert np.allclose(expected, central(lambda x: reference.conv_1d_sum(x, w), X1))
     data = stepper(at, "bi_stepper")
-    assert data["n"] == 15 and data["step"] == 13  # o=4, p=0 reads output_pad[6], a padding zero
+    assert data["n"] == 15 and data["step"] == 13  # a link at the chapter's t5: o=4, p=0 reads output_pad[6]
     view = step_view(data, 13)
     assert view["lhs"] == "input_grad[4]" and view["value"] == 0 and "read at 4 + 3 − 0 − 1 = 6" in view["note"]
     view = step_view(data, 15)  # p=2 reads output_pad[4 + 3 - 2 - 1] = output_pad[4]
@@ -346,7 +346,7 @@ def test_every_lesson_goes_back_to_the_chapters_example():
     at = open_page("grad_1d.py", {"k": "3, 2, 1", "step": "2"})
     assert at.text_input(key="bi_kernel").value == "3, 2, 1"
     at.button(key="bi_back").click().run()
-    assert at.text_input(key="bi_kernel").value == "1, 2, 3" and stepper(at, "bi_stepper")["step"] == 13
+    assert at.text_input(key="bi_kernel").value == "1, 2, 3" and stepper(at, "bi_stepper")["step"] == 1
     assert at.query_params["k"] in ("1, 2, 3", ["1, 2, 3"])
 
 

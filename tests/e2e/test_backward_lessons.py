@@ -34,7 +34,7 @@ def test_perturb(open_page, shot):
 
 
 def test_grad_1d(open_page, shot):
-    page = open_page("/grad-1d")
+    page = open_page("/grad-1d?step=13")
     page.get_by_text("Step 13 of 15").wait_for()  # input 4, weight 0: the chapter's t5, first term (padding)
     assert step_once(page) == 14
     page.locator(".sf-value").get_by_text("input_grad[4] = 2", exact=True).wait_for()  # 0·1 + 1·2
