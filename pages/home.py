@@ -60,7 +60,7 @@ def card(script: str | None, title: str, icon: str, blurb: str) -> None:
         try:
             if script is None or not (HERE / script).exists():
                 raise StreamlitAPIException(script)
-            st.page_link(HERE / script, label=_(title), icon=icon)
+            st.page_link(HERE / script, label=_(title), icon=icon, width="stretch")  # the card's width
         except StreamlitAPIException:  # not written yet, or not in the navigation yet
             st.markdown(f"{icon} **{_(title)}** · {_('coming soon')}")
         st.caption(_(blurb))
