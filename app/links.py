@@ -208,7 +208,7 @@ URL_MC = UrlSpec("multichannel", (
     UrlField("src", MC_SOURCE, one_of(("rgb", "random", "upload"))),
     UrlField("cin", MC_CIN, int_in(1, 4)), UrlField("n", MC_SIZE, int_in(3, 10)),
     UrlField("seed", MC_SEED, int_in(0, 9_999)), UrlField("cout", MC_COUT, int_in(1, 4)),
-    UrlField("f", MC_FILTERS, one_of(("colour", "edges", "random"))), UrlField("o", MC_OUT, int_in(0, 3)),
+    UrlField("f", MC_FILTERS, one_of(("colour", "shapes", "edges", "random"))), UrlField("o", MC_OUT, int_in(0, 3)),
     *pad_fields(MC_PAD_MODE, MC_PAD, MC_STRIDE), UrlField("step", MC_STEP, int_in(1, 99_999))))
 URL_POOL = UrlSpec("pooling", (
     UrlField("src", PL_SOURCE, one_of(("mnist", "grid"))), UrlField("i", PL_INDEX, int_in(0, 99_999)),
