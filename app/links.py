@@ -170,13 +170,25 @@ def read_url(spec: UrlSpec) -> list[str]:
     incoming = {f.name: st.query_params[f.name] for f in spec.fields if f.name in st.query_params}
     if not incoming or incoming == st.session_state.get(f"url_{spec.lesson}"):
         return []
+
+    def problem(name: str, value: str, exc: ValueError) -> str:
+        """``name='value': why``, the value (and any echo of it in the reason) cut to 40 characters."""
+        reason = str(exc)
+        if len(value) > 40:
+            for echo in (repr(value), value):
+                reason = reason.replace(echo, f"{value[:40]!r}…")
+            value_text = f"{value[:40]!r}… ({len(value):,} characters)"
+        else:
+            value_text = repr(value)
+        return f"{name}={value_text}: {reason if len(reason) <= 200 else reason[:200] + '…'}"
+
     problems = []
     for f in spec.fields:
         if f.name in incoming:
             try:
                 st.session_state[f.key] = f.parse(incoming[f.name])
             except ValueError as exc:
-                problems.append(f"{f.name}={incoming[f.name]!r}: {exc}")
+                problems.append(problem(f.name, incoming[f.name], exc))
     return problems
 
 

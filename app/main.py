@@ -3,9 +3,12 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads: one BLAS thread per process
 
+import logging
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import FragmentHandledException
+from streamlit.runtime.scriptrunner_utils import exceptions as script_control
 
 from app import state
 from app.i18n import _
@@ -39,6 +42,25 @@ def navigation() -> dict[str, list]:
     return {section: rows for section, rows in pages.items() if rows}
 
 
+log = logging.getLogger("app.main")  # not under "smartflow", which enable_logging may stop from propagating
+
+
+def run_page(page) -> None:
+    """Run the page; anything that escapes it is logged with its traceback on the server, and the learner sees a
+    short sentence instead (``client.showErrorDetails = "none"`` hides Streamlit's own details as well).
+    Streamlit's control flow passes through untouched: ``st.stop``, ``st.rerun`` and ``st.switch_page``
+    (``ScriptControlException``, a BaseException) and a fragment's error that Streamlit has already shown
+    (``FragmentHandledException``)."""
+    try:
+        page.run()
+    except (script_control.ScriptControlException, FragmentHandledException):
+        raise
+    except Exception:
+        log.exception("page %r failed", getattr(page, "url_path", page))
+        st.error(_("Something went wrong on this page, and it stopped here. Try again, change the last setting "
+                   "back, or reload the page; if it keeps happening, the server's log says what failed."))
+
+
 st.set_page_config(page_title="SmartFlow CNN Lab", page_icon="🧠", layout="wide")
 state.init()
 page = st.navigation(navigation(), expanded=True)  # every lesson and lab in view, no "View more"
@@ -46,4 +68,4 @@ with st.sidebar:
     st.caption(_("SmartFlow CNN Lab: convolutional networks step by step, computed by the smartflow_core "
                  "library as you watch. Your settings stay when you switch pages, and the address bar "
                  "holds them: copy it to share the example."))
-page.run()
+run_page(page)

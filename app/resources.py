@@ -9,15 +9,15 @@ with ``persist.load_model`` (never pickle) and checked to be an MNIST classifier
 from __future__ import annotations
 
 import copy
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from smartflow_core import data, persist
+from smartflow_core.digits import DigitImageError, ImageTooLargeError, load_image
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.presets import INPUT_SHAPE
 
@@ -138,12 +138,14 @@ def read_model(raw: bytes, name: str) -> tuple[NeuralNetwork, dict]:
 
 
 def _open(data: bytes) -> Image.Image:
+    """The image, its size checked from the header before decoding (``digits.load_image``: a JPEG decoded at a
+    reduced scale, larger pictures refused, 16-bit grey scaled to 8 bits by its range, downscaled to 1024 px)."""
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        return load_image(data)
+    except ImageTooLargeError as exc:
+        raise ValueError(str(exc)) from None
+    except DigitImageError as exc:
         raise ValueError("this file is not an image Pillow can read (try a PNG, JPEG, GIF, BMP or WebP)") from exc
-    return ImageOps.exif_transpose(img)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -11,6 +11,7 @@ scale_longer_side -> center_by_mass -> to_model_input``. Every step is a pure fu
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from smartflow_core.presets import MNIST_MEAN, MNIST_STD
 
 BOX, FIELD = 20, 28          # MNIST: the digit fits a 20x20 box inside a 28x28 field
 MAX_SIDE = 1024              # larger uploads are downscaled on loading: the result is 28 pixels wide anyway
+MAX_PIXELS = 40_000_000      # larger images are refused from their header, before decoding (JPEGs: after draft)
+HIGH_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # 16- and 32-bit grey: scaled by their range, not clipped
 INK_THRESHOLD = 0.25         # fraction of the ink's contrast below which a pixel counts as paper
 MIN_CONTRAST = 0.1           # a difference from the paper smaller than this (0..1 grey levels) is never ink
 
@@ -34,30 +37,60 @@ class UnreadableImageError(DigitImageError):
     """Bytes that Pillow cannot read as an image."""
 
 
+class ImageTooLargeError(UnreadableImageError):
+    """An image with more pixels than :data:`MAX_PIXELS`, refused before it is decoded."""
+
+
 class EmptyImageError(DigitImageError):
     """An image with no ink on it."""
 
 
 def load_image(source) -> Image.Image:
     """Open bytes, a file object or a path in any format Pillow reads; EXIF orientation applied (phone photos),
-    large images downscaled so their longer side is at most ``MAX_SIDE``."""
+    large images downscaled so their longer side is at most ``MAX_SIDE``, 16- and 32-bit grey scaled to 8 bits by
+    their range.
+
+    The size is read from the header before anything is decoded (``Image.open`` is lazy): a JPEG is decoded at a
+    reduced scale (``draft``), and an image still above :data:`MAX_PIXELS` is refused with
+    :class:`ImageTooLargeError`, so a small file of a huge picture never takes the server's memory."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     try:
-        img = Image.open(source)
+        with warnings.catch_warnings():  # between Pillow's warning and error limits: refused below, by MAX_PIXELS
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(source)
         img.draft(None, (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale, much faster for photos
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise ImageTooLargeError(
+                f"this image is {width:,}×{height:,} pixels ({width * height / 1e6:,.0f} megapixels), more than the "
+                f"{MAX_PIXELS / 1e6:.0f} megapixels that can be opened safely: scale it down (a digit needs no more "
+                "than 1,000×1,000) and upload it again")
         img = ImageOps.exif_transpose(img)
         img.load()
     except FileNotFoundError:
         raise
     except Image.DecompressionBombError as exc:
-        raise UnreadableImageError(f"this image is too large to open safely ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageTooLargeError(f"this image is too large to open safely ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        if isinstance(exc, DigitImageError):
+            raise
         detail = "" if isinstance(exc, UnidentifiedImageError) else f" ({type(exc).__name__}: {exc})"
         raise UnreadableImageError(f"this file is not an image that can be read: try a PNG or JPEG{detail}") from None
     if max(img.size) > MAX_SIDE:
         img.thumbnail((MAX_SIDE, MAX_SIDE), Image.LANCZOS)
-    return img
+    return to_8bit(img)
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """A 16- or 32-bit grey image (modes I;16, I, F) as 8-bit grey "L", scaled by its range (see
+    :func:`_full_scale`): Pillow's own ``convert`` clips every value above 255, so ink at 3,000 on paper at 60,000
+    would become all white. Other modes are returned as they are."""
+    if img.mode not in HIGH_DEPTH:
+        return img
+    a = np.asarray(img)  # uint16, int32 or float32
+    scaled = np.clip(a.astype(np.float64) / _full_scale(a), 0.0, 1.0)
+    return Image.fromarray(np.round(255 * scaled).astype(np.uint8), "L")
 
 
 def to_gray(image) -> ndarray:
@@ -85,6 +118,7 @@ def to_gray(image) -> ndarray:
 def _rgba(image) -> ndarray:
     """Any accepted input -> float (H, W, 4) in 0..1."""
     if isinstance(image, Image.Image):
+        image = to_8bit(image)
         has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
         image = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
     a = np.asarray(image)
@@ -101,11 +135,17 @@ def _rgba(image) -> ndarray:
 
 
 def _full_scale(a: ndarray) -> float:
+    """The value of white: 1 (floats 0..1), 255 (8 bits, or floats 0..255 as some canvases send), 65535 (16 bits),
+    else the largest value."""
     if a.dtype == np.bool_:
         return 1.0
-    if np.issubdtype(a.dtype, np.integer):
-        return 255.0 if a.max() <= 255 else 65535.0
-    return 1.0 if a.max() <= 1.0 else 255.0  # floats: 0..1, or 0..255 as some canvases send
+    top = float(a.max()) if a.size else 1.0
+    if not np.issubdtype(a.dtype, np.integer) and top <= 1.0:
+        return 1.0
+    for scale in (255.0, 65535.0):
+        if top <= scale:
+            return scale
+    return top
 
 
 def detect_ink(gray: ndarray, threshold: float = INK_THRESHOLD, min_contrast: float = MIN_CONTRAST) -> ndarray:
@@ -304,6 +344,7 @@ def prepare(image, steps: Steps | None = None, mean: float = MNIST_MEAN, std: fl
     return Prepared(gray, ink, cropped, scaled, image28, to_model_input(image28, mean, std, dtype), steps)
 
 
-__all__ = ["BOX", "FIELD", "MAX_SIDE", "INK_THRESHOLD", "DigitImageError", "UnreadableImageError", "EmptyImageError",
-           "load_image", "to_gray", "detect_ink", "ink_bbox", "crop_to_ink", "scale_longer_side", "stretch_to_field",
-           "center_of_mass", "center_by_mass", "center_by_box", "to_model_input", "Steps", "Prepared", "prepare"]
+__all__ = ["BOX", "FIELD", "MAX_SIDE", "MAX_PIXELS", "INK_THRESHOLD", "DigitImageError", "UnreadableImageError",
+           "ImageTooLargeError", "EmptyImageError", "load_image", "to_8bit", "to_gray", "detect_ink", "ink_bbox",
+           "crop_to_ink", "scale_longer_side", "stretch_to_field", "center_of_mass", "center_by_mass",
+           "center_by_box", "to_model_input", "Steps", "Prepared", "prepare"]

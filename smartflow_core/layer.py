@@ -82,6 +82,11 @@ class Layer:
     def param_count(self, input_shape: tuple) -> int:
         return 0
 
+    def param_shapes(self, input_shape: tuple) -> list[tuple[int, ...]]:
+        """The shapes of the parameters this layer creates for one example's ``input_shape``, in ``params``
+        order, computed without creating them (a model file is checked against them before it is read)."""
+        return []
+
     def config(self) -> dict:
         """The constructor's arguments, JSON-ready (for saving and for ``__repr__``)."""
         raise NotImplementedError
@@ -165,6 +170,10 @@ class DenseLayer(Layer):
     def param_count(self, input_shape: tuple) -> int:
         return (int(np.prod(input_shape)) + 1) * self.neurons
 
+    def param_shapes(self, input_shape: tuple) -> list[tuple[int, ...]]:
+        self.output_shape(input_shape)  # validates
+        return [(int(input_shape[0]), self.neurons), (1, self.neurons)]
+
     def config(self) -> dict:
         return {"neurons": self.neurons, "activation": type(self.activation).__name__,
                 "dropout": self.dropout, "weight_init": self.weight_init}
@@ -216,6 +225,10 @@ class Conv2DLayer(Layer):
 
     def param_count(self, input_shape: tuple) -> int:
         return input_shape[0] * self.out_channels * self.param_size ** 2
+
+    def param_shapes(self, input_shape: tuple) -> list[tuple[int, ...]]:
+        self.output_shape(input_shape)  # validates
+        return [(int(input_shape[0]), self.out_channels, self.param_size, self.param_size)]
 
     def config(self) -> dict:
         return {"out_channels": self.out_channels, "param_size": self.param_size, "dropout": self.dropout,

@@ -20,7 +20,15 @@ import streamlit as st
 from app import resources, widgets
 from app.i18n import _
 from smartflow_core import insight
-from smartflow_core.digits import DigitImageError, Prepared, Steps, load_image, prepare, to_gray
+from smartflow_core.digits import (
+    DigitImageError,
+    Prepared,
+    Steps,
+    UnreadableImageError,
+    load_image,
+    prepare,
+    to_gray,
+)
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import ModelFileError
 from smartflow_core.presets import MNIST_MEAN, MNIST_STD
@@ -82,10 +90,27 @@ def session_model() -> Model | None:
 # ---------------------------------------------------------------------------------------------- a photo
 
 
-def photo_upload(upload_key: str, store_key: str) -> tuple[str, bytes] | None:
-    """An uploaded photo as ``(name, bytes)``; the last readable one is kept, so it survives a page change."""
-    return widgets.upload(_("Upload a photo of a handwritten digit"), upload_key, store_key,
-                          lambda data, name: (load_image(data), data)[1],  # read once, when it arrives
+@st.cache_data(max_entries=16, show_spinner=False)
+def _photo_gray(data: bytes) -> np.ndarray | str:
+    """A photo's bytes -> its grey picture (at most ``MAX_SIDE`` pixels a side, float32), or the sentence that
+    refuses it: both are remembered, so a rerun never decodes the same file twice (a refused one neither)."""
+    try:
+        return to_gray(load_image(data)).astype(np.float32)
+    except DigitImageError as exc:
+        return str(exc)
+
+
+def _photo(data: bytes, name: str) -> np.ndarray:
+    got = _photo_gray(data)
+    if isinstance(got, str):
+        raise UnreadableImageError(got)
+    return got
+
+
+def photo_upload(upload_key: str, store_key: str) -> tuple[str, np.ndarray] | None:
+    """An uploaded photo as ``(name, grey picture)``: decoded once, when it arrives, and kept downscaled (not as
+    its bytes), so it survives a page change."""
+    return widgets.upload(_("Upload a photo of a handwritten digit"), upload_key, store_key, _photo,
                           help=_("A picture of one digit, dark on light paper or light on dark (PNG, JPEG, "
                                  "WebP...). It goes through the same steps as a drawing, and is kept only while "
                                  "your session lasts."))
@@ -113,7 +138,10 @@ class Reading:
 
 
 def _gray(source) -> np.ndarray:
-    """The picture in grey, once: photos are decoded a single time for the five preparations."""
+    """The picture in grey, once: photos are decoded a single time for the five preparations (a photo arrives
+    already grey, from :func:`photo_upload`)."""
+    if isinstance(source, np.ndarray) and source.ndim == 2 and source.dtype.kind == "f":
+        return source.astype(np.float64)
     return to_gray(load_image(source) if isinstance(source, (bytes, bytearray)) else source)
 
 
@@ -146,7 +174,7 @@ def _read_cached(tag: str, source, steps: tuple, mean: float, std: float, _net: 
 
 
 def read(model: Model, source, steps: Steps) -> Reading:
-    """Prepare ``source`` (an RGBA canvas array or a photo's bytes) and read it with ``model``.
+    """Prepare ``source`` (an RGBA canvas array, a photo's grey picture or its bytes) and read it with ``model``.
 
     Raises ``DigitImageError`` (its message is for the learner) when there is no digit to read."""
     if model.tag is None:
