@@ -1,50 +1,46 @@
-"""Train a CNN on MNIST live: one run on its background thread, :class:`TrainingRun`.
+"""Train a CNN on MNIST live: one run in a worker process of its own, watched through :class:`TrainingRun`.
 
 A page builds a :class:`app.lab.config.TrainConfig`, hands it and the shared read-only MNIST arrays to a
 :class:`TrainingRun`, starts it through the session's slot (:mod:`app.lab.slot`), and polls
 :meth:`TrainingRun.snapshot` (an :class:`app.lab.snapshot.Snapshot` of copies) from a ticking fragment.
 
-Why pages never see half-updated weights: only the worker thread touches the live network. Between two optimizer
-steps (after step 1, then every ``publish_every`` s, before blocking on a pause, at the end) it *publishes*
-read-only copies of the parameters, which :meth:`~TrainingRun.snapshot` and :meth:`~TrainingRun.network_copy`
-hand out; the lock is held only to swap references, never during a batch. Runs wait their turn in the server's
-:class:`app.lab.run_queue.RunQueue`; a paused run keeps its slot. This module imports no Streamlit.
+The web process keeps only this light handle. When the run gets its slot in the server's
+:class:`app.lab.run_queue.RunQueue`, its *relay thread* starts the worker (:func:`app.lab.worker.main`, spawn
+context, lower priority, one BLAS thread), sends it the config, the data subsets and any initial network as raw
+arrays (:mod:`app.lab.wire`: JSON headers and raw bytes, never pickle), then reads what the worker reports
+(progress, the weights it publishes between two optimizer steps, its end) and updates the handle under a lock held
+only to swap references: :meth:`~TrainingRun.snapshot` never waits for the worker. The relay also carries pause,
+resume and stop to the worker, ends a worker that has not exited :data:`STOP_GRACE` s after a stop, and reports a
+worker that died (a crash, SIGKILL, out of memory) as an error; the slot is given back on every ending. A paused run
+keeps its slot. This module imports no Streamlit.
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
 import numpy as np
 
-from app.lab import inputs, weights
+from app.lab import weights
 from app.lab.config import TrainConfig, run_metadata
+from app.lab.relay import STOP_GRACE, THREAD_NAME, WORKER_NAME, Relay, crash_message, workers
 from app.lab.run_queue import RunQueue, run_queue
 from app.lab.snapshot import ACTIVE, ENDED, Snapshot, Status
 from smartflow_core import persist
-from smartflow_core.book import book_mode
 from smartflow_core.nn import NeuralNetwork
-from smartflow_core.persist import build_model, model_config
+from smartflow_core.persist import model_config
 from smartflow_core.presets import INPUT_SHAPE
-from smartflow_core.trainer import BatchInfo, EvalInfo, History, Trainer, evaluate
-
-log = logging.getLogger(__name__)
-
-THREAD_NAME = "smartflow-train"
-EVAL_CHUNK = 500
+from smartflow_core.trainer import BatchInfo, EvalInfo, History
 
 
-# ---------------------------------------------------------------------------------------------- the run
-
-
-class TrainingRun:
-    """One training run on a background thread named ``smartflow-train``.
+class TrainingRun(Relay):
+    """One training run in a worker process named ``smartflow-train``, watched from a relay thread.
 
     ``X_train``/``X_test`` are uint8 MNIST images ``(n, 784)`` or ``(n, 28, 28)`` and ``y_*`` integer labels,
-    shared and read-only: the thread standardises its own float subset. ``initial`` continues training a network
-    (a pretrained or uploaded model): its architecture and weights are copied here, the original is never touched,
-    and ``config.model`` is ignored. ``start``, ``pause``, ``resume`` and ``stop`` never block.
+    shared and read-only: the worker gets the subsets it trains on and standardises its own floats. ``initial``
+    continues training a network (a pretrained or uploaded model): its architecture and weights are copied here,
+    the original is never touched, and ``config.model`` is ignored. ``start``, ``pause``, ``resume`` and ``stop``
+    never block. ``pid`` is the worker's process id once it runs.
     """
 
     def __init__(self, config: TrainConfig, X_train, y_train, X_test, y_test, *,
@@ -52,7 +48,6 @@ class TrainingRun:
                  publish_every: float = 0.3) -> None:
         self.config = config
         self.label = label or config.summary()
-        self._data = (X_train, y_train, X_test, y_test)
         self._queue = queue
         self.publish_every = publish_every
         self._initial = None
@@ -64,6 +59,7 @@ class TrainingRun:
             self._initial = (model_config(initial, INPUT_SHAPE), params)
         self.n_train = min(config.train_size, len(X_train))
         self.n_test = min(config.eval_test_size, len(X_test))
+        self._data = (X_train[:self.n_train], y_train[:self.n_train], X_test[:self.n_test], y_test[:self.n_test])
         self.batches_per_epoch = -(-self.n_train // config.batch_size)
         self.total_steps = config.epochs * self.batches_per_epoch
 
@@ -71,29 +67,27 @@ class TrainingRun:
         self._go, self._stop, self._ended = threading.Event(), threading.Event(), threading.Event()
         self._go.set()
         self._thread: threading.Thread | None = None
+        self._process, self._overdue = None, False
+        self._wake = None  # the relay's wake-up socket pair while its worker runs (see Relay._nudge)
+        self.pid: int | None = None
         self._status, self._message, self._error = Status.IDLE, None, None
         self._last: BatchInfo | None = None
         self._losses: list[tuple[int, float]] = []
         self._evals: list[EvalInfo] = []
         self._grad_labels: tuple = ()
         self._grads: list[tuple[int, tuple]] = []
-        self._params: tuple | None = None  # published read-only copies
+        self._params: tuple | None = None  # the last published weights, read-only
         self._filters: np.ndarray | None = None
         self._arch: dict | None = None
-        self._published_at = 0.0
         self._lr = config.lr
-        self._started_at: float | None = None
-        self._paused_seconds, self._paused_since = 0.0, None
-        self._train_seconds, self._images_done, self._batch_t0 = 0.0, 0, 0.0
-        self._finished_at: float | None = None
-        self._trainer: Trainer | None = None
-        self._eval_data = None
+        self._seconds, self._seconds_at = 0.0, None  # the worker's training clock, and when it was read here
+        self._train_seconds, self._images_done = 0.0, 0
         self.history: History | None = None
 
     # ------------------------------------------------------------------ controls (any thread, non-blocking)
 
     def start(self) -> TrainingRun:
-        """Enter the queue and start the thread; it trains as soon as a slot is free."""
+        """Enter the queue and start the relay; the worker process starts as soon as a slot is free."""
         with self._lock:
             if self._status != Status.IDLE:
                 raise RuntimeError(f"this run is already {self._status}: create a new TrainingRun to train again")
@@ -101,7 +95,7 @@ class TrainingRun:
         if self._queue is None:
             self._queue = run_queue()
         self._queue.enter(self)
-        self._thread = threading.Thread(target=self._work, name=THREAD_NAME, daemon=True)
+        self._thread = threading.Thread(target=self._relay, name=THREAD_NAME, daemon=True)
         try:
             self._thread.start()
         except RuntimeError as exc:  # the process cannot start another thread
@@ -115,18 +109,22 @@ class TrainingRun:
         with self._lock:
             if not self._stop.is_set() and self._status in ACTIVE:
                 self._go.clear()
+                self._nudge()
 
     def resume(self) -> None:
-        self._go.set()
+        with self._lock:
+            self._go.set()
+            self._nudge()
 
     def stop(self) -> None:
         """End the run at the next batch boundary, from any state; a queued run leaves the queue now.
 
-        Only sets events, so it is safe in ``on_release``, which runs on the server's event loop
-        (docs/ARCHITECTURE.md, Streamlit rule S3)."""
+        Only sets events (the relay thread tells the worker, and ends it if it lingers), so it is safe in
+        ``on_release``, which runs on the server's event loop (docs/ARCHITECTURE.md, Streamlit rule S3)."""
         with self._lock:
             self._stop.set()
-            self._go.set()  # wake a paused worker so it can see the stop
+            self._go.set()
+            self._nudge()
             if self._status == Status.IDLE:
                 self._status = Status.STOPPED
                 self._ended.set()
@@ -134,7 +132,7 @@ class TrainingRun:
             self._queue.cancel(self)
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` seconds for the run to end; True when it has (and its thread has exited)."""
+        """Wait up to ``timeout`` seconds for the run to end; True when it has (worker and relay gone)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._ended.wait(timeout):
             return False
@@ -153,11 +151,9 @@ class TrainingRun:
     def snapshot(self) -> Snapshot:
         position = self._queue.position(self) if self._queue is not None else 0  # outside our lock: no nesting
         with self._lock:
-            last, now = self._last, self._finished_at or time.perf_counter()
-            seconds = 0.0
-            if self._started_at is not None:
-                paused = self._paused_seconds + (now - self._paused_since if self._paused_since else 0.0)
-                seconds = max(now - self._started_at - paused, 0.0)
+            last, seconds = self._last, self._seconds
+            if self._status == Status.RUNNING and self._seconds_at is not None:  # the clock runs on since
+                seconds += time.perf_counter() - self._seconds_at
             step = last.step if last else 0
             eta = None
             if step and self._status in (Status.RUNNING, Status.PAUSED):
@@ -191,138 +187,15 @@ class TrainingRun:
         return None if net is None else persist.model_bytes(net, INPUT_SHAPE, self.metadata())
 
     def __repr__(self) -> str:
-        return f"TrainingRun({self.label!r}, status={self._status!r})"
-
-    # ------------------------------------------------------------------ the worker thread
-
-    def _work(self) -> None:
-        has_slot = False
-        try:
-            has_slot = self._queue.wait_turn(self, self._stop)
-            if not has_slot:
-                self._end(Status.STOPPED)
-                return
-            with self._lock:
-                self._status, self._started_at = Status.RUNNING, time.perf_counter()
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported by status, not warnings
-                self._train()
-        except Exception as exc:  # never let a run take the server down: report it instead
-            log.exception("training run %r failed", self.label)
-            self._end(Status.ERROR, f"{type(exc).__name__}: {exc}")
-        finally:
-            if self._status not in ENDED:
-                self._end(Status.STOPPED)
-            if has_slot:
-                self._queue.release(self)
-            # free the float copies, the shared arrays and the initial weights; the published copies stay
-            self._trainer, self._eval_data, self._data, self._initial = None, None, None, None
-            self._ended.set()
-
-    def _train(self) -> None:
-        cfg = self.config
-        data = inputs.prepare(self.config, self._data, self.n_train, self.n_test, self._stop)
-        if data is None:
-            return self._end(Status.STOPPED)
-        Xtr, ytr, Xte, yte = data
-        self._eval_data = (Xte, yte)
-        net = self._build()
-        trainer = self._trainer = Trainer(net, cfg.make_optimizer())
-        if self._initial is not None:
-            self._publish(net)
-        self.history = history = trainer.fit(
-            Xtr, ytr, Xte, yte, epochs=cfg.epochs, eval_every=cfg.eval_every, batch_size=cfg.batch_size,
-            seed=cfg.seed, restart=self._initial is None,  # restart would re-initialise the given weights
-            early_stopping=cfg.early_stopping, on_batch=self._on_batch, on_eval=self._on_eval,
-            should_stop=self._should_stop, eval_batch_size=EVAL_CHUNK)
-        self._publish(trainer.net)
-        if history.diverged:
-            step = len(history.batch_losses) + 1
-            self._end(Status.DIVERGED, f"The loss became NaN at step {step}: lower the learning rate "
-                                  f"(try {cfg.lr / 10:g}).")
-        elif history.stopped:
-            self._end(Status.STOPPED)
-        elif history.early_stopped:
-            epoch = history.epochs_completed
-            self._end(Status.DONE, f"Early stopping: the test loss rose after epoch {epoch}, so the run kept the "
-                              f"model from the end of epoch {epoch - cfg.eval_every}.")
-        else:
-            self._end(Status.DONE)
-
-    def _build(self) -> NeuralNetwork:
-        """A fresh network (or the initial one rebuilt), its convolutions in or out of book mode."""
-        arch = self._initial[0] if self._initial is not None else self.config.model_config
-        arch = {**arch, "seed": self.config.seed,
-                "layers": [{k: v for k, v in spec.items() if k != "book"} for spec in arch["layers"]]}
-        with book_mode(self.config.book):
-            net = build_model(arch)
-        if self._initial is not None:
-            weights.fill(net, self._initial[1], np.dtype(self.config.dtype))
-        with self._lock:
-            self._arch = model_config(net, INPUT_SHAPE)
-        return net
-
-    def _should_stop(self) -> bool:
-        """Polled by ``fit`` before every batch: blocks here while paused."""
-        if not self._go.is_set():
-            self._publish(self._trainer.net)  # the exact weights the learner will inspect while paused
-            with self._lock:
-                if not self._stop.is_set():
-                    self._status, self._paused_since = Status.PAUSED, time.perf_counter()
-            self._go.wait()
-            with self._lock:
-                if self._paused_since is not None:
-                    self._paused_seconds += time.perf_counter() - self._paused_since
-                    self._paused_since = None
-                if self._status == Status.PAUSED:
-                    self._status = Status.RUNNING
-        self._batch_t0 = time.perf_counter()
-        return self._stop.is_set()
-
-    def _on_batch(self, info: BatchInfo) -> None:
-        now, cfg = time.perf_counter(), self.config
-        net = self._trainer.net
-        images = cfg.batch_size if info.batch < info.batches_per_epoch - 1 else \
-            self.n_train - cfg.batch_size * (info.batches_per_epoch - 1)
-        grads = weights.grad_rms(net) if info.step == 1 or info.step % cfg.grad_every == 0 else None
-        labels = weights.grad_labels(net) if grads is not None and not self._grad_labels else None
-        with self._lock:
-            self._last = info
-            self._losses.append((info.step, info.loss))
-            self._train_seconds += now - self._batch_t0
-            self._images_done += images
-            self._lr = float(self._trainer.optim.lr)
-            if labels is not None:
-                self._grad_labels = labels
-            if grads is not None:
-                self._grads.append((info.step, grads))
-        epoch_end = info.batch == info.batches_per_epoch - 1 and info.epoch % cfg.eval_every == 0
-        if cfg.eval_steps and info.step % cfg.eval_steps == 0 and not epoch_end:
-            loss, accuracy = evaluate(net, *self._eval_data, EVAL_CHUNK)
-            self._on_eval(EvalInfo(info.epoch, info.batch, info.step, loss, accuracy))
-        if info.step == 1 or now - self._published_at >= self.publish_every:
-            self._publish(net)
-
-    def _on_eval(self, info: EvalInfo) -> None:
-        with self._lock:
-            self._evals.append(info)
-
-    def _publish(self, net: NeuralNetwork) -> None:
-        """Read-only copies of the weights, taken on the worker between optimizer steps."""
-        params, filters = weights.published(net)
-        if not params:  # before the first batch creates them
-            return
-        with self._lock:
-            self._params, self._filters = params, filters
-        self._published_at = time.perf_counter()
+        return f"TrainingRun({self.label!r}, status={self._status!r}, pid={self.pid})"
 
     def _end(self, status: str, message: str | None = None) -> None:
         with self._lock:
+            if self._status in ENDED and status == Status.STOPPED:
+                return  # an ending already reported stays
             self._status, self._message = status, message
             self._error = message if status == Status.ERROR else None
-            if self._paused_since is not None:
-                self._paused_seconds += time.perf_counter() - self._paused_since
-                self._paused_since = None
-            self._finished_at = time.perf_counter()
+            self._seconds_at = None
 
 
-__all__ = ["TrainingRun", "THREAD_NAME"]
+__all__ = ["TrainingRun", "THREAD_NAME", "WORKER_NAME", "STOP_GRACE", "crash_message", "workers"]

@@ -1,6 +1,6 @@
 """The training lab's run controls and live views: Start/Pause/Resume/Stop, and a panel that redraws itself.
 
-The run trains on a background thread (:class:`app.lab.run.TrainingRun`) held by this session's slot
+The run trains in a worker process; its handle (:class:`app.lab.run.TrainingRun`) is held by this session's slot
 (:func:`app.lab.slot.session_slot`). The live panel is two ``st.fragment``s that rerun by themselves only while the
 run moves: the progress and curves every :data:`REFRESH` s, the views inside the network (a forward pass and several
 heatmaps) every :data:`REFRESH_INSIDE` s. They read :class:`app.lab.snapshot.Snapshot`s and network copies, never
@@ -248,6 +248,10 @@ def live_panel(data: resources.Mnist, settled: Snapshot | None) -> None:
     and several heatmaps)."""
     run = session_slot().run
     if run is None:
+        lost = session_slot().lost_run()
+        if lost is not None:
+            st.warning(_("Your run {} was stopped at step {} of {} when its page reloaded or its tab closed: a run "
+                         "lasts as long as the tab that started it.").format(*lost), icon=":material/sync_problem:")
         st.info(_("Press **Start** to train. The curves and views below fill in as the network learns."))
         return
     ticking = moving(settled)

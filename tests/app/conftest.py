@@ -1,5 +1,6 @@
 """What the app tests share: opening a page under ``AppTest`` the way the app's entry script does, reading what it
-shows (texts, metrics, messages, Plotly figures), and a fixture that ends every training thread a test started.
+shows (texts, metrics, messages, Plotly figures), a fixture that ends every training run a test started (its
+worker process and relay thread), and the runner tests' ``mnist`` and ``make_run`` (from :mod:`runs`).
 
 The helpers are plain functions in :mod:`apptest`; this file holds the fixtures.
 """
@@ -9,13 +10,15 @@ import time
 import pytest
 import streamlit as st
 from apptest import TIMEOUT, open_page
+from runs import make_run, mnist  # noqa: F401 (fixtures of the runner tests)
 
-from app.lab.run import THREAD_NAME
+from app.lab.run import THREAD_NAME, workers
 
 
 @pytest.fixture
 def lab():
-    """``lab(page)`` opens a lab page; afterwards every session slot is released and no training thread is left."""
+    """``lab(page)`` opens a lab page; afterwards every session slot is released and no run's worker
+    process or relay thread is left."""
     made = []
 
     def make(page: str = "train.py"):
@@ -25,6 +28,6 @@ def lab():
     yield make
     st.cache_resource.clear()  # releases every session slot: on_release stops its run
     deadline = time.monotonic() + TIMEOUT
-    while any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "a training thread outlived its session"
+    while any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate()) or workers():
+        assert time.monotonic() < deadline, "a training run's relay thread or worker process outlived its session"
         time.sleep(0.05)

@@ -16,7 +16,7 @@ from apptest import ROOT
 NO_STREAMLIT = [
     # the training/evaluation lab's logic
     "app.lab.builder", "app.lab.config", "app.lab.run", "app.lab.run_queue", "app.lab.slot", "app.lab.snapshot",
-    "app.lab.weights", "app.lab.evaluation",
+    "app.lab.weights", "app.lab.evaluation", "app.lab.relay", "app.lab.wire", "app.lab.worker", "app.lab.training",
     # figure builders and the arithmetic written out
     "app.charts", "app.lab.charts", "app.lessons.backward_charts", "app.lessons.explain", "app.draw.charts",
 ]

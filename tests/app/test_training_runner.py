@@ -1,87 +1,29 @@
-"""app.lab.run, app.lab.run_queue and app.lab.slot without Streamlit: the background run, pause/resume/stop, errors,
-divergence, the queue, the session slot, copies.
+"""app.lab.run, app.lab.run_queue and app.lab.slot without Streamlit: the run in its worker process,
+pause/resume/stop, errors, divergence, the queue, the session slot, copies.
 
-Every test builds its runs through the ``make_run`` fixture, which stops and joins them afterwards and then checks
-that no ``smartflow-train`` thread is left alive. Waits poll the snapshot with a deadline, never a bare sleep.
+Every test builds its runs through the ``make_run`` fixture (tests/app/runs.py), which stops and joins them
+afterwards and then checks that no relay thread and no worker process is left alive. Waits poll the snapshot with a
+deadline, never a bare sleep. The worker's own faults (killed, frozen, orphaned) are in test_training_worker.py.
 """
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from runs import LONG, ROOT, TIMEOUT, TINY, config, wait_for
 
 import app.lab.run_queue as run_queue_module
 from app.lab.config import TrainConfig
-from app.lab.run import THREAD_NAME, TrainingRun
+from app.lab.run import TrainingRun
 from app.lab.run_queue import RunQueue, run_queue
-from app.lab.slot import SessionSlot
+from app.lab.slot import SessionSlot, browser_key
 from app.lab.weights import grad_rms
-from smartflow_core.data import SUBSET_PATH, load_mnist
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import build_model, load_model
 from smartflow_core.presets import one_hot, prepare_images
-
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 10.0
-
-# a few hundred images train this in well under a second per epoch
-TINY = {"layers": [{"type": "Conv2DLayer", "out_channels": 4, "param_size": 3, "activation": "ReLU",
-                    "weight_init": "he"},
-                   {"type": "Pool2DLayer", "size": 2, "mode": "max", "flatten": True},
-                   {"type": "DenseLayer", "neurons": 10, "activation": "Linear", "weight_init": "he"}],
-        "loss": {"type": "SoftmaxCrossEntropy"}, "seed": 3, "input_shape": [1, 28, 28]}
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    X_train, y_train, X_test, y_test = load_mnist(SUBSET_PATH)
-    arrays = (X_train[:600].copy(), y_train[:600].copy(), X_test[:200].copy(), y_test[:200].copy())
-    for a in arrays:
-        a.setflags(write=False)  # shared as the app shares them: the runner must never write
-    return arrays
-
-
-def config(**kw) -> TrainConfig:
-    base = dict(model=TINY, train_size=300, epochs=2, batch_size=30, optimizer="SGDMomentum", lr=0.01,
-                momentum=0.9, seed=1, eval_every=1, eval_test_size=100, grad_every=5)
-    return TrainConfig(**{**base, **kw})
-
-
-@pytest.fixture
-def make_run(mnist):
-    made = []
-
-    def make(queue=None, data=None, **kw):
-        run = TrainingRun(config(**kw), *(data or mnist), queue=queue or RunQueue(4), publish_every=0.05)
-        made.append(run)
-        return run
-
-    yield make
-    for run in made:
-        run.stop()
-    assert all(run.join(TIMEOUT) for run in made), "a run did not end after stop()"
-    assert not [t for t in threading.enumerate() if t.name == THREAD_NAME and t.is_alive()]
-
-
-def wait_for(run: TrainingRun, predicate, timeout: float = TIMEOUT):
-    """Poll the snapshot until ``predicate(snapshot)``; fail with the last snapshot's status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        snap = run.snapshot()
-        if predicate(snap):
-            return snap
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out: status {snap.status}, step {snap.step}, message {snap.message}")
-        time.sleep(0.01)
-
-
-LONG = dict(epochs=500)  # never finishes by itself inside a test: each test stops it
-
 
 # ---------------------------------------------------------------------------------------------- a whole run
 
@@ -252,14 +194,29 @@ def test_snapshot_copies_are_independent_of_the_live_network(make_run):
     run.pause()
     before = wait_for(run, lambda s: s.status == "paused")
     kept_filters, kept_losses = before.filters.copy(), len(before.losses)
-    live = next(run._trainer.net.params())
-    assert not np.shares_memory(before.filters, live)
     assert not before.filters.flags.writeable
-    np.testing.assert_array_equal(before.filters, live)  # published when it paused: exact
+    # published when it paused: exact. The network copy holds the same weights, in arrays of its own
+    copy = next(run.network_copy().params())
+    np.testing.assert_array_equal(copy, before.filters)
+    assert not np.shares_memory(copy, before.filters)
     run.resume()
     after = wait_for(run, lambda s: s.step >= before.step + 5 and not np.array_equal(s.filters, kept_filters))
     np.testing.assert_array_equal(before.filters, kept_filters)  # the old snapshot did not move
     assert len(before.losses) == kept_losses and len(after.losses) > kept_losses
+
+
+def test_weights_published_at_a_pause_are_the_exact_ones(make_run):
+    """Paused, then stopped without another step: the worker's last publication (from the live network, at the
+    end) equals the one made when it paused."""
+    run = make_run(**LONG).start()
+    wait_for(run, lambda s: s.step >= 2)
+    run.pause()
+    paused = wait_for(run, lambda s: s.status == "paused")
+    run.stop()
+    assert run.join(TIMEOUT)
+    final = run.snapshot()
+    assert final.step == paused.step and final.filters is not paused.filters
+    np.testing.assert_array_equal(final.filters, paused.filters)
 
 
 def test_network_copy_works_while_running(make_run, mnist):
@@ -269,8 +226,8 @@ def test_network_copy_works_while_running(make_run, mnist):
     for _ in range(3):
         net = run.network_copy()
         assert isinstance(net, NeuralNetwork) and run.snapshot().status == "running"
-        live = list(run._trainer.net.params())
-        assert not any(np.shares_memory(a, b) for a in net.params() for b in live)
+        other = list(run.network_copy().params())
+        assert not any(np.shares_memory(a, b) for a in net.params() for b in other)
         out = net.predict(X)
         assert out.shape == (5, 10) and np.all(np.isfinite(out))
         for p in net.params():
@@ -376,3 +333,28 @@ def test_the_runner_does_not_import_streamlit():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_a_run_stopped_by_a_reload_is_reported_to_the_next_session_of_that_browser(make_run):
+    token, mask = bytes(range(16)), bytes([9, 8, 7, 6])
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(token))
+    cookie = f"2|{mask.hex()}|{masked.hex()}|1700000000"
+    key = browser_key(cookie)
+    assert key == browser_key(token.hex()) and key != browser_key(bytes(16).hex())  # the token, not its mask
+    assert browser_key(None) is None and browser_key("2|zz|yy|1") is None
+    old = SessionSlot(browser=key)
+    run = old.start(make_run(**LONG))
+    wait_for(run, lambda s: s.step >= 1)
+    old.release()  # what on_release calls when the tab reloads
+    assert run.join(TIMEOUT) and run.snapshot().status == "stopped"
+    assert SessionSlot(browser=browser_key(bytes(16).hex())).lost_run() is None  # another browser is not told
+    new = SessionSlot(browser=key)
+    label, step, total = new.lost_run()
+    assert label == run.label and 1 <= step <= run.snapshot().step and total == run.total_steps
+    assert new.lost_run() == (label, step, total)  # kept for this session until it trains again
+    assert SessionSlot(browser=key).lost_run() is None  # told once: a third session of the browser is not
+    done = SessionSlot(browser=key)
+    finished = done.start(make_run(epochs=1))
+    wait_for(finished, lambda s: s.ended)
+    done.release()  # an ended run is not reported as lost
+    assert SessionSlot(browser=key).lost_run() is None

@@ -40,7 +40,8 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def app_url(browser):
+def server(browser):
+    """The app's server process (a ``subprocess.Popen``), its address in ``server.url``."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -62,14 +63,60 @@ def app_url(browser):
             if time.monotonic() - t0 > 60:
                 pytest.fail("streamlit not healthy in 60 s")
             time.sleep(0.1)
-        yield url
+        proc.url = url
+        yield proc
     finally:
+        running = training_workers(proc.pid)
         proc.terminate()  # our own child, by its PID
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        deadline = time.monotonic() + 10
+        while [pid for pid in running if not gone(pid)]:  # a server that ends takes its training workers along
+            assert time.monotonic() < deadline, f"training workers {running} outlived the server"
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def app_url(server):
+    return server.url
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from /proc (no psutil)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only a zombie waiting to be reaped (it runs no more)."""
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return True
+
+
+def training_workers(pid: int) -> list[int]:
+    """The server's training workers (processes that name themselves smartflow-train, see app/lab/worker.py)."""
+    names = []
+    for child in children(pid):
+        try:
+            if Path(f"/proc/{child}/comm").read_text().strip() == "smartflow-train":
+                names.append(child)
+        except OSError:
+            pass
+    return names
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ test's last click: a run that finished first was the cause of this file's flaky 
 "Paused" or "Stopped" never shown, because the run was already done).
 """
 import re
+import time
 import urllib.parse
 
 import pytest
-from conftest import APP_READY
+from conftest import APP_READY, gone, training_workers
 
 from smartflow_core.data import load_mnist
 
@@ -123,6 +124,44 @@ def test_two_sessions_train_at_once_and_stay_apart(browser, app_url):
     finally:
         for page in pages:
             page.context.close()
+
+
+def test_closing_a_training_tab_ends_its_worker_process(browser, server):
+    """The run trains in a worker process of the server; closing the tab releases the session's slot, whose
+    on_release stops the run, and the worker process ends (it is not left training for nobody)."""
+    before = set(training_workers(server.pid))
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(server.url + "/train")
+        page.wait_for_selector(APP_READY)
+        set_number(page, "Epochs", LONG_EPOCHS)
+        start(page)
+        wait_points(page, 1)
+        deadline = time.monotonic() + 30
+        while not (mine := set(training_workers(server.pid)) - before):
+            assert time.monotonic() < deadline, "no training worker process under the server"
+            time.sleep(0.1)
+    finally:
+        ctx.close()  # the tab closes mid-run
+    deadline = time.monotonic() + 30
+    while [pid for pid in mine if not gone(pid)]:
+        assert time.monotonic() < deadline, f"the worker {mine} outlived its closed tab"
+        time.sleep(0.1)
+
+
+def test_a_reload_mid_run_says_the_run_was_stopped(open_page, page):
+    """A reload is a new session: the old one's slot stops its run, and the new page says so instead of showing
+    an empty lab."""
+    open_page("/train")
+    set_number(page, "Epochs", LONG_EPOCHS)
+    start(page)
+    wait_points(page, 1)
+    page.reload()
+    page.wait_for_selector(APP_READY)
+    page.get_by_text(re.compile(r"Your run #1 .* was stopped at step \d+ of \d+ when its page reloaded")).wait_for()
+    assert page.get_by_role("button", name="Start", exact=True).is_enabled()
 
 
 def test_confusion_matrix_renders_and_a_click_opens_a_cell(open_page, shot):
