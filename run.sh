@@ -3,6 +3,8 @@
 #   ./run.sh          create .venv if needed, install, start the app on http://localhost:8501
 #   ./run.sh test     the same set-up (with the test tools), then lint and the whole test suite in two tiers
 #   ./run.sh lint     ruff: the lint and layout rules of pyproject.toml
+#   ./run.sh serve    a class server: SMARTFLOW_REPLICAS app processes (default: one per core) behind HAProxy on
+#                     port SMARTFLOW_PORT (8501); installs Debian's haproxy first when it is missing (as root)
 # Browser tests need Debian's chromium (apt-get install chromium); without it they are skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,7 +28,7 @@ lint() {
   .venv/bin/python -m ruff check .
 }
 
-if [ "${1:-}" != "test" ] && [ "${1:-}" != "app" ] && [ "${1:-}" != "lint" ]; then
+if [ "${1:-}" != "test" ] && [ "${1:-}" != "app" ] && [ "${1:-}" != "lint" ] && [ "${1:-}" != "serve" ]; then
   set -- app "$@"  # ./run.sh --server.port 8600 passes the options to the app
 fi
 case "$1" in
@@ -37,6 +39,18 @@ case "$1" in
   lint)
     setup requirements-dev.txt
     lint
+    ;;
+  serve)
+    setup requirements.txt
+    if ! command -v haproxy >/dev/null && ! [ -x /usr/sbin/haproxy ]; then
+      if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+      else
+        echo "HAProxy is missing: sudo apt-get install haproxy" >&2
+        exit 1
+      fi
+    fi
+    exec .venv/bin/python deploy/serve.py
     ;;
   test)
     setup requirements-dev.txt
