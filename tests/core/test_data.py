@@ -13,7 +13,6 @@ import logging
 import shutil
 import socket
 import struct
-import threading
 
 import numpy as np
 import pytest
@@ -434,23 +433,11 @@ def mnist_bytes(mnist_dir):
 
 
 @pytest.fixture
-def mirror():
+def mirror(loopback_server):
     """``mirror(files, drop_after=None) -> (server, base_url)``; every server is shut down after the test."""
-    running = []
-
     def start(files, drop_after=None):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MirrorHandler)
-        server.files, server.requests, server.drop_after = files, [], drop_after
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return server, f"http://127.0.0.1:{server.server_port}/mnist"
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        return loopback_server(MirrorHandler, files=files, requests=[], drop_after=drop_after)
+    return start
 
 
 @pytest.fixture

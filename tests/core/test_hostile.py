@@ -239,22 +239,10 @@ class EndlessHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def endless():
-    running = []
-
+def endless(loopback_server):
     def start(length=None, limit=300 * 2 ** 20):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EndlessHandler)
-        server.length, server.limit, server.sent, server.done = length, limit, 0, threading.Event()
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        return server, f"http://127.0.0.1:{server.server_port}/mnist"
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+        return loopback_server(EndlessHandler, length=length, limit=limit, sent=0, done=threading.Event())
+    return start
 
 
 def test_a_mirror_streaming_without_end_is_cut_off_at_the_cap(tmp_path, endless):
