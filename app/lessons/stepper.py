@@ -8,7 +8,6 @@ and a later setting change or page visit keeps it.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,21 +36,6 @@ def _synced(key: str, step_key: str, on_sync: Callable[[int], None] | None) -> N
             on_sync(step)
 
 
-_JSON: dict[str, str] = {}  # a trace's sig -> its data as JSON text
-_JSON_MAX = 64
-
-
-def _spec_json(data: dict) -> str:
-    """The trace part of the data as JSON text, made once per trace (``sig`` names the content): a 28x28 lesson's
-    steps are ~60 KB, and serialising them on every rerun cost more than the rest of the page."""
-    text = _JSON.get(data["sig"])
-    if text is None:
-        if len(_JSON) >= _JSON_MAX:
-            _JSON.clear()
-        text = _JSON[data["sig"]] = json.dumps(data, separators=(",", ":"), allow_nan=False)
-    return text
-
-
 def step_through(data: dict, step_key: str, speed_key: str, *, key: str, what: str | None = None,
                  on_sync: Callable[[int], None] | None = None, url: dict | None = None) -> int:
     """Mount the stepper on ``data`` at the session's step; returns that step (1-based). The keyboard works once
@@ -62,7 +46,7 @@ def step_through(data: dict, step_key: str, speed_key: str, *, key: str, what: s
     n = data["n"]
     step = min(max(int(st.session_state[step_key]), 1), n)
     st.session_state[step_key] = step
-    payload = {"spec": _spec_json(data), "sig": data["sig"], "step": step,
+    payload = {"spec": data["json"], "sig": data["sig"], "step": step,
                "speed": st.session_state[speed_key], "speeds": list(state.SPEEDS),
                "url": {"step": "step"} if url is None else url,
                "text": {**_texts(what or _("output cell")), "cols": list(data["cols"])}}

@@ -13,6 +13,7 @@ import json
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from app.charts import PAD_GREY, limit
 
@@ -41,14 +42,17 @@ def spec(grids: list[dict], layout: list[list[int]], steps: dict, *, op: str, lh
     """The stepper's data. ``steps`` holds columns, one entry per step: ``a`` (arguments of the ``lhs`` and
     ``note`` templates), ``box`` (outlines ``[grid, top, left, height, width]``), ``cell`` (``[grid, index]`` of
     the output cell), ``t`` (terms) and optionally ``v`` (the results) and ``put`` (values a step writes into
-    ``dyn`` grids). ``sig`` names the trace, so the browser rebuilds only when it changes."""
+    ``dyn`` grids). ``sig`` names the trace, so the browser rebuilds only when it changes; ``json`` is the data
+    as JSON text, made here once (a 28x28 lesson's is ~100 KB)."""
     n = len(steps["t"])
     for name, column in steps.items():
         if len(column) != n:
             raise ValueError(f"steps[{name!r}] has {len(column)} entries for {n} steps")
     data = {"n": n, "grids": grids, "layout": layout, "steps": steps, "op": op, "lhs": lhs, "note": note,
             "cols": list(cols), "pad_grey": PAD_GREY}
-    data["sig"] = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    data["sig"] = hashlib.sha1(text.encode()).hexdigest()[:16]
+    data["json"] = text[:-1] + f',"sig":"{data["sig"]}"}}'
     return data
 
 
@@ -89,20 +93,19 @@ def conv_1d(tr, t: dict) -> dict:
 
 def conv_2d(tr, t: dict) -> dict:
     """2D convolution: the padded input with the window, the kernel, the feature map filling in row by row."""
-    k = tr.kernel.shape[0]
+    k, s = tr.kernel.shape[0], tr.stride
     text = max(tr.padded.shape) <= 10
     grids = [grid(t["input"], tr.padded, pad=tr.pad, text=text, lim=limit(tr.image)),
              grid(t["kernel"], tr.kernel, text=k <= 7, size=30 if k <= 7 else 14),
              grid(t["output"], tr.output, fill=True, text=text)]
-    steps = {"a": [], "box": [], "cell": [], "t": []}
-    padded, weights = tr.padded, tr.kernel.ravel().tolist()
-    for i in range(tr.n_steps):
-        row, col = tr.cell(i)
-        top, left = row * tr.stride, col * tr.stride
-        steps["a"].append([row, col, top, left])
-        steps["box"].append([[0, top, left, k, k], [2, row, col, 1, 1]])
-        steps["cell"].append([2, row * tr.cols.size + col])
-        steps["t"].append(_pairs(weights, padded[top:top + k, left:left + k].ravel().tolist()))
+    rows, cols = tr.rows.size, tr.cols.size
+    windows = sliding_window_view(tr.padded, (k, k))[::s, ::s][:rows, :cols].reshape(rows * cols, k * k)
+    pairs = np.empty((rows * cols, 2 * k * k))
+    pairs[:, 0::2], pairs[:, 1::2] = tr.kernel.ravel(), windows  # (weight, input), row by row of the kernel
+    cells = [(r, c) for r in range(rows) for c in range(cols)]
+    steps = {"a": [[r, c, r * s, c * s] for r, c in cells],
+             "box": [[[0, r * s, c * s, k, k], [2, r, c, 1, 1]] for r, c in cells],
+             "cell": [[2, r * cols + c] for r, c in cells], "t": pairs.tolist()}
     return spec(grids, [[0, 1, 2]], steps, op="sum", lhs="out[{0}, {1}]", note=t["note"], cols=t["cols"])
 
 
