@@ -19,7 +19,7 @@ PAGES = Path(__file__).resolve().parents[1] / "pages"
 # the first row is the default page. Sections with no rows yet are left out of the menu.
 SECTIONS = ("Start", "Forward pass", "Backward pass", "Labs")
 PAGE_TABLE = (
-    ("Start", "home.py", "Home", ":material/home:", "home"),
+    ("Start", "home.py", "Home", ":material/home:", "start"),  # the default page: served at "/"
     ("Forward pass", "conv_1d.py", "1D convolution", ":material/linear_scale:", "conv-1d"),
     ("Forward pass", "conv_2d.py", "2D convolution on images", ":material/grid_on:", "conv-2d"),
     ("Forward pass", "multichannel.py", "Multichannel convolution", ":material/layers:", "multichannel"),
@@ -35,10 +35,17 @@ PAGE_TABLE = (
 )
 
 
+def _to_home() -> None:
+    st.switch_page(PAGES / PAGE_TABLE[0][1])
+
+
 def navigation() -> dict[str, list]:
     pages: dict[str, list] = {_(section): [] for section in SECTIONS}
     for i, (section, script, title, icon, url) in enumerate(PAGE_TABLE):
         pages[_(section)].append(st.Page(PAGES / script, title=_(title), icon=icon, url_path=url, default=i == 0))
+    # the default page answers at "/" only (its url_path is reserved, not served): "/home", as people type it and
+    # old links name it, leads there
+    pages[_(SECTIONS[0])].append(st.Page(_to_home, title=_(PAGE_TABLE[0][2]), url_path="home", visibility="hidden"))
     return {section: rows for section, rows in pages.items() if rows}
 
 

@@ -68,3 +68,10 @@ def test_play_moves_the_kernel_by_itself(open_page):
     page.get_by_text("Step 5 of 5").wait_for()
     page.get_by_role("button", name="Play", exact=True).wait_for()  # stopped by itself at the last step
     page.locator(".sf-value").get_by_text("out[4] = 9", exact=True).wait_for()
+
+
+def test_home_answers_at_its_own_address_too(open_page):
+    page = open_page("/home")  # once a "Page not found" dialog: the default page answered only at "/"
+    page.get_by_role("heading", name="SmartFlow CNN Lab").wait_for()
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.get_by_role("link", name="Home", exact=True).count() == 1  # the way there is not in the menu twice
