@@ -161,8 +161,9 @@ def _editor() -> builder.Architecture:
 
 
 def upload(key: str) -> tuple[str, NeuralNetwork, dict] | None:
-    """A model file uploader; a valid model is kept for this session (both lab pages share it)."""
-    got = widgets.upload(_("Upload a model (.npz)"), key, state.LAB_UPLOADED, resources.read_model, types=["npz"],
+    """A model file uploader; a valid model is kept for this session (both lab pages share it). Any file is taken,
+    so that one that is not a model is told why (a filter on the name only greyed it out, without a word)."""
+    got = widgets.upload(_("Upload a model (.npz)"), key, state.LAB_UPLOADED, resources.read_model,
                          help=_(
         "A model saved by this app (the Download button) or by `smartflow_core.persist.save_model`. It is read "
         "without pickle and checked before use; it stays on the server only for this session."))

@@ -192,3 +192,12 @@ def test_a_shared_lab_link_opens_the_same_network_in_a_new_session(open_page, sh
     assert page.get_by_role("spinbutton", name="Learning rate", exact=True).input_value() == "0.0500"
     assert urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["net"] == [net]  # kept in the bar
     shot("train_link")
+
+
+def test_a_file_that_is_not_a_model_is_told_why(open_page, tmp_path):
+    page = open_page("/evaluate")
+    page.get_by_text("a model you upload", exact=True).click()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are my notes, not a model")
+    page.locator('input[type="file"]').set_input_files(str(notes))  # once only greyed out by a name filter
+    page.get_by_text(re.compile(r"Cannot use “notes\.txt”: .*not a readable \.npz model file")).wait_for()
