@@ -44,12 +44,6 @@ def box(top: float, left: float, height: int, width: int, dash: str | None = Non
                                                                              **({"dash": dash} if dash else {})}}]
 
 
-def outline(fig: go.Figure, top: float, left: float, height: int, width: int, *, dash: str | None = None) -> None:
-    """:func:`box` added to ``fig``."""
-    for shape in box(top, left, height, width, dash):
-        fig.add_shape(**shape)
-
-
 def figure(data: list[dict], layout: dict) -> go.Figure:
     """A figure from plain dicts, without Plotly's per-property validation (0.6 ms instead of 13-18 ms for a
     grid): the builders here write only keys Plotly knows, and the tests read the specs back."""
@@ -117,29 +111,6 @@ def grid(z, *, title: str = "", pad: int = 0, window=None, marks=(), height: int
     for r, c in marks:
         shapes += box(r, c, 1, 1, "dot")
     return figure(data, _layout(rows, cols, title, height, ticks, text, shapes))
-
-
-def triple(patch, weights, products, titles: tuple[str, str, str], *, height: int = 190,
-           limits=(None, None, None)) -> go.Figure:
-    """Three small grids side by side, ``patch × weights = products``; each block's colour limit from
-    ``limits`` (to share a scale with other figures) or its own values."""
-    blocks = [np.asarray(b, dtype=np.float64) for b in (patch, weights, products)]
-    k = blocks[0].shape[1]
-    fig = go.Figure()
-    for n, block in enumerate(blocks):
-        x0 = n * (k + 1)
-        m = limits[n] or limit(block)
-        fig.add_trace(_heatmap(block, m, True, titles[n], x=list(range(x0, x0 + k))))
-        fig.add_annotation(x=x0 + (k - 1) / 2, y=-0.5, yshift=4, text=titles[n], showarrow=False, yanchor="bottom",
-                           font=dict(size=12, color="#333"))
-    for n, sign in ((1, "×"), (2, "=")):
-        fig.add_annotation(x=n * (k + 1) - 1, y=(k - 1) / 2, text=sign, showarrow=False, font=dict(size=22))
-    width = 3 * k + 2
-    fig.update_xaxes(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False, ticks="")
-    fig.update_yaxes(range=[k - 0.5, -1.2], showticklabels=False, showgrid=False, zeroline=False, ticks="",
-                     scaleanchor="x", constrain="domain")
-    fig.update_layout(height=height, margin=dict(l=4, r=4, t=4, b=4), plot_bgcolor="white", dragmode=False)
-    return fig
 
 
 def row_strips(rows: dict[str, list[float]], *, labels: list[str], outlines=(), pad_cells=(),

@@ -143,48 +143,6 @@ def terms_line(pairs, total: float, lhs: str) -> str:
     return f"`{lhs}` = {body} = **{fmt(total)}**"
 
 
-def input_term_code(t: tb.InputTerm, k: int) -> str:
-    """The chapter's line with the current indices filled in."""
-    return (f"input_grad[{t.o}] += output_pad[{t.o} + {k} - {t.p} - 1] * param[{t.p}]  "
-            f"# output_pad[{t.pad_index}] * param[{t.p}] = {fmt(t.grad)} * {fmt(t.weight)} = {fmt(t.product)}")
-
-
-def param_term_code(t: tb.ParamTerm) -> str:
-    return (f"param_grad[{t.p}] += input_pad[{t.obs}][{t.o} + {t.p}] * output_grad[{t.obs}][{t.o}]  "
-            f"# {fmt(t.x)} * {fmt(t.grad)} = {fmt(t.product)}")
-
-
-def input_term_table(trace: tb.InputGrad1DTrace, o: int, upto: int) -> str:
-    """The k passes of the inner loop for input ``o``; passes after ``upto`` are not done yet."""
-    k = len(trace.kernel)
-    head = _("| p | index o+k−p−1 | output cell | output_pad[index] | param[p] | product | input_grad[{}] |")
-    rows = [head.format(o),
-            "|---:|---:|:---|---:|---:|---:|---:|"]
-    for p in range(k):
-        t = trace.term(o, p)
-        cell = f"out[{t.out_index}]" if t.out_index is not None else _("padding")
-        done = p <= upto
-        rows.append(f"| {'**' if p == upto else ''}{p}{'**' if p == upto else ''} | {t.pad_index} | {cell} | "
-                    f"{fmt(t.grad)} | {fmt(t.weight)} | {fmt(t.product) if done else '·'} | "
-                    f"{fmt(t.running) if done else '·'} |")
-    return "\n".join(rows)
-
-
-def touched_list(trace: tb.InputGrad1DTrace, o: int) -> str:
-    k = len(trace.kernel)
-    lines = []
-    for p in range(k):
-        t = trace.term(o, p)
-        if t.out_index is None:
-            lines.append(_("- through weight `param[{}]` = {} it would feed `out[{}]`, but that cell does not "
-                           "exist (the padded output gradient holds a 0 there)").format(
-                               p, fmt(t.weight), t.pad_index - trace.pad))
-        else:
-            lines.append(_("- through weight `param[{}]` = {} it fed `out[{}]`, whose gradient is {}").format(
-                p, fmt(t.weight), t.out_index, fmt(t.grad)))
-    return "\n".join(lines)
-
-
 def check_rows(checks: list[tuple[str, tb2.GradCheck]]) -> str:
     rows = [_("| cell | formula | central difference | rel. error | forward difference | rel. error |"),
             "|:---|---:|---:|---:|---:|---:|"]

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from app.charts import PAD_GREY, limit
+from app.charts import limit
 
 
 def _z(a) -> list:
@@ -49,7 +49,7 @@ def spec(grids: list[dict], layout: list[list[int]], steps: dict, *, op: str, lh
         if len(column) != n:
             raise ValueError(f"steps[{name!r}] has {len(column)} entries for {n} steps")
     data = {"n": n, "grids": grids, "layout": layout, "steps": steps, "op": op, "lhs": lhs, "note": note,
-            "cols": list(cols), "pad_grey": PAD_GREY}
+            "cols": list(cols)}
     text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     data["sig"] = hashlib.sha1(text.encode()).hexdigest()[:16]
     data["json"] = text[:-1] + f',"sig":"{data["sig"]}"}}'
