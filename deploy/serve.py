@@ -5,13 +5,18 @@ of them on ``SMARTFLOW_PORT`` (default 8501, on every interface: ``SMARTFLOW_BIN
 ``deploy/haproxy.cfg.template``. Each browser stays on one process (a cookie), since a session's state lives in
 the process that holds its websocket. A process that dies is restarted (HAProxy's health check takes it out of
 rotation meanwhile); Ctrl-C or SIGTERM stops them all. Every process gets the same cookie secret, so a browser
-that lands on another process after a restart keeps working.
+that lands on another process after a restart keeps working, and the same folder of training slots
+(``SMARTFLOW_RUN_SLOTS``), so ``SMARTFLOW_MAX_RUNS`` caps the runs of the whole machine, not of each process.
 
 Prints one line per process, ``app<N> pid <pid> port <port>``, and ``proxy pid <pid> port <port> socket <path>``
 (HAProxy's runtime API, for an operator or a test), as it starts them.
+
+``python deploy/serve.py app [--address A] [--port P]`` becomes one app process (``os.execve`` of
+:func:`app_command`, with the same environment): the container's start command (``deploy/Dockerfile``).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import shutil
@@ -35,8 +40,26 @@ def app_command(port: int, address: str = "127.0.0.1") -> list[str]:
             "--server.address", address, "--server.port", str(port), "--browser.gatherUsageStats", "false"]
 
 
-def haproxy_config(bind: str, port: int, app_ports: list[int], socket: str) -> str:
-    servers = "\n".join(f"    server app{i} 127.0.0.1:{p} cookie app{i} check" for i, p in enumerate(app_ports, 1))
+def app_env(**extra: str) -> dict[str, str]:
+    """The environment of one app process: one BLAS thread unless set (S1), the repository on the import path."""
+    return {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
+            "PYTHONPATH": str(ROOT), **extra}
+
+
+def exec_app(port: int, address: str) -> None:
+    """Become one app process (the container's start command); the cookie secret comes from the environment."""
+    os.chdir(ROOT)
+    command = app_command(port, address)
+    os.execve(command[0], command, app_env())
+
+
+def haproxy_config(bind: str, port: int, app_ports: list[int], socket: str, hosts: list[str] | None = None,
+                   check: str = "check") -> str:
+    """The proxy's configuration; ``hosts`` (default: loopback for each) and ``check`` (the server lines' last
+    words) let ``deploy/haproxy-compose.cfg`` come from the same template."""
+    hosts = hosts or ["127.0.0.1"] * len(app_ports)
+    servers = "\n".join(f"    server app{i} {h}:{p} cookie app{i} {check}"
+                         for i, (h, p) in enumerate(zip(hosts, app_ports), 1))
     return string.Template(TEMPLATE.read_text()).substitute(bind=bind, port=port, servers=servers, socket=socket)
 
 
@@ -53,11 +76,12 @@ class Server:
         self.replicas, self.port, self.bind = replicas, port, bind
         self.app_ports = [port + 100 + i for i in range(1, replicas + 1)]
         self.secret = secrets.token_hex(16)
-        self.env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
-                    "PYTHONPATH": str(ROOT), "STREAMLIT_SERVER_COOKIE_SECRET": self.secret}
+        # the proxy's configuration and runtime socket, and the training slots every app process shares
+        self.folder = Path(tempfile.mkdtemp(prefix="smartflow-proxy-"))
+        slots = os.environ.get("SMARTFLOW_RUN_SLOTS") or str(self.folder / "run-slots")
+        self.env = app_env(STREAMLIT_SERVER_COOKIE_SECRET=self.secret, SMARTFLOW_RUN_SLOTS=slots)
         self.apps: list[subprocess.Popen | None] = [None] * replicas
         self.proxy: subprocess.Popen | None = None
-        self.folder: Path | None = None  # the proxy's configuration and runtime socket
         self.stopping = False
 
     def start_app(self, i: int) -> None:
@@ -72,8 +96,7 @@ class Server:
             raise SystemExit("HAProxy is not installed: apt-get install haproxy (./run.sh serve does it as root)")
         for i in range(self.replicas):
             self.start_app(i)
-        self.folder = folder = Path(tempfile.mkdtemp(prefix="smartflow-proxy-"))
-        cfg, self.socket = folder / "haproxy.cfg", folder / "admin.sock"
+        cfg, self.socket = self.folder / "haproxy.cfg", self.folder / "admin.sock"
         cfg.write_text(haproxy_config(self.bind, self.port, self.app_ports, str(self.socket)))
         check = subprocess.run([haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
@@ -120,11 +143,17 @@ class Server:
                 proc.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 proc.kill()
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["app"]:
+        parser = argparse.ArgumentParser(prog="serve.py app", description="one app process (the container's)")
+        parser.add_argument("--address", default="127.0.0.1", help="the interface to listen on (default loopback)")
+        parser.add_argument("--port", type=int, default=8501)
+        args = parser.parse_args(argv[1:])
+        return exec_app(args.port, args.address)
     replicas = int(os.environ.get("SMARTFLOW_REPLICAS") or os.cpu_count() or 1)
     server = Server(max(replicas, 1), int(os.environ.get("SMARTFLOW_PORT", "8501")),
                     os.environ.get("SMARTFLOW_BIND", "0.0.0.0"))
