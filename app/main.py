@@ -3,6 +3,8 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads: one BLAS thread per process
 
+import copy
+import functools
 import logging
 from pathlib import Path
 
@@ -39,14 +41,25 @@ def _to_home() -> None:
     st.switch_page(PAGES / PAGE_TABLE[0][1])
 
 
-def navigation() -> dict[str, list]:
-    pages: dict[str, list] = {_(section): [] for section in SECTIONS}
-    for i, (section, script, title, icon, url) in enumerate(PAGE_TABLE):
-        pages[_(section)].append(st.Page(PAGES / script, title=_(title), icon=icon, url_path=url, default=i == 0))
+@functools.cache
+def _pages(sections: tuple[str, ...], titles: tuple[str, ...]) -> dict[str, tuple]:
+    """The pages, made once per language: ``st.Page`` resolves its script's path on the disk, a tenth of a lesson
+    rerun when it was made on every rerun."""
+    pages: dict[str, list] = {section: [] for section in sections}
+    for i, ((section, script, _title, icon, url), title) in enumerate(zip(PAGE_TABLE, titles)):
+        pages[sections[SECTIONS.index(section)]].append(st.Page(PAGES / script, title=title, icon=icon, url_path=url,
+                                                           default=i == 0))
     # the default page answers at "/" only (its url_path is reserved, not served): "/home", as people type it and
     # old links name it, leads there
-    pages[_(SECTIONS[0])].append(st.Page(_to_home, title=_(PAGE_TABLE[0][2]), url_path="home", visibility="hidden"))
-    return {section: rows for section, rows in pages.items() if rows}
+    pages[sections[0]].append(st.Page(_to_home, title=titles[0], url_path="home", visibility="hidden"))
+    return {section: tuple(rows) for section, rows in pages.items() if rows}
+
+
+def navigation() -> dict[str, list]:
+    """The menu in this session's language. Each session gets copies: ``st.navigation`` marks the page it
+    returns as the one to run, and sessions run at the same time."""
+    cached = _pages(tuple(_(s) for s in SECTIONS), tuple(_(row[2]) for row in PAGE_TABLE))
+    return {section: [copy.copy(p) for p in rows] for section, rows in cached.items()}
 
 
 log = logging.getLogger("app.main")  # not under "smartflow", which enable_logging may stop from propagating
