@@ -16,6 +16,14 @@ SCALE = "PuOr"
 COLORSCALE = get_colorscale(SCALE)  # the stops, for figures built without validation (which names them)
 PAD_GREY = "#d4d4d4"
 TEXT_LIMIT = 10  # grids up to this many columns (and rows) print their numbers in the cells
+MODEBAR = 34  # px: Plotly's toolbar shows in this band at the top right of a chart; titles sit below it
+
+
+def heading(text: str, size: int = 14) -> dict:
+    """A chart's title, below the band where Plotly's toolbar appears on hover (or after a tap on a phone), so the
+    toolbar never covers it; ``automargin`` makes the top margin fit it."""
+    return {"text": text, "font": {"size": size}, "x": 0, "xanchor": "left", "xref": "paper", "y": 1,
+            "yanchor": "top", "yref": "container", "pad": {"t": MODEBAR}, "automargin": True}
 
 
 def fmt(x: float) -> str:
@@ -60,17 +68,16 @@ def _auto_text(rows: int, cols: int) -> bool:
 
 def _layout(rows: int, cols: int, title: str, height: int | None, ticks: bool, text: bool,
             shapes: list) -> dict:
-    height = height or (min(460, max(200, 38 * rows + 60)) if text else 360)
+    height = (height or (min(460, max(200, 38 * rows + 60)) if text else 360)) + (MODEBAR if title else 0)
     axis = {"showgrid": False, "zeroline": False, "showline": False, "ticks": "", "constrain": "domain",
             "showticklabels": ticks, "tickfont": {"size": 10, "color": "#666"}, "tickmode": "linear", "tick0": 0}
     layout = {"yaxis": {**axis, "autorange": "reversed", "scaleanchor": "x",
                         "dtick": 1 if rows <= TEXT_LIMIT else 5},
               "xaxis": {**axis, "side": "top", "dtick": 1 if cols <= TEXT_LIMIT else 5},
-              "height": height, "margin": {"l": 4, "r": 4, "t": 56 if title else 24, "b": 4},
+              "height": height, "margin": {"l": 4, "r": 4, "t": 56 + MODEBAR if title else 24, "b": 4},
               "plot_bgcolor": "white", "dragmode": False, "shapes": shapes}
     if title:
-        layout["title"] = {"text": title, "font": {"size": 14}, "y": 1, "yanchor": "top", "yref": "container",
-                           "pad": {"t": 8}}
+        layout["title"] = heading(title)
     return layout
 
 
@@ -134,14 +141,15 @@ def row_strips(rows: dict[str, list[float]], *, labels: list[str], outlines=(), 
                      "showscale": False, "xgap": 2, "ygap": 2, "text": _texts(z), "texttemplate": "%{text}",
                      "textfont": {"size": 14}, "hovertemplate": f"{name} %{{x}}: %{{z:.4g}}<extra></extra>"})
     n = len(labels)
-    top = (44 if title else 30) + (16 if any("<br>" in label for label in labels) else 0)
+    top = (44 + MODEBAR if title else 30) + (16 if any("<br>" in label for label in labels) else 0)
     layout = {"xaxis": {"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels, "side": "top",
                         "showgrid": False, "zeroline": False, "range": [-0.5, n - 0.5], "ticks": ""},
               "yaxis": {"tickmode": "array", "tickvals": list(range(len(names))), "ticktext": names,
                         "autorange": "reversed", "showgrid": False, "zeroline": False, "ticks": ""},
-              "height": height or 70 + 52 * len(names), "margin": {"l": 4, "r": 4, "t": top, "b": 4},
+              "height": (height or 70 + 52 * len(names)) + (MODEBAR if title else 0),
+              "margin": {"l": 4, "r": 4, "t": top, "b": 4},
               "plot_bgcolor": "white", "dragmode": False,
               "shapes": [s for edges in outlines for s in box(*edges)]}
     if title:
-        layout["title"] = {"text": title, "font": {"size": 14}}
+        layout["title"] = heading(title)
     return figure(data, layout)
