@@ -55,8 +55,18 @@ st.markdown(_(
     "and let it read a digit you draw."))
 
 
+# A card is one link: the page link's ::after is stretched over its card (the "stretched link" pattern), so a
+# click or tap anywhere on the card opens the page; the link is still the one thing the keyboard stops at.
+st.html("""<style>
+[class*="st-key-card-"] { position: relative; }
+[class*="st-key-card-"] .stElementContainer { position: static; }
+[class*="st-key-card-"] a::after { content: ""; position: absolute; inset: 0; z-index: 1; }
+[class*="st-key-card-"]:hover { border-color: var(--primary-color, #5e3c99); }
+</style>""")
+
+
 def card(script: str | None, title: str, icon: str, blurb: str) -> None:
-    with st.container(border=True):
+    with st.container(border=True, key=f"card-{Path(script or title).stem}"):
         try:
             if script is None or not (HERE / script).exists():
                 raise StreamlitAPIException(script)
@@ -68,10 +78,11 @@ def card(script: str | None, title: str, icon: str, blurb: str) -> None:
 
 for section in ("Forward pass", "Backward pass", "Labs"):
     st.subheader(_(section))
-    cols = st.columns(2)
-    for i, (_section, script, title, icon, blurb) in enumerate(c for c in CARDS if c[0] == section):
-        with cols[i % 2]:
-            card(script, title, icon, blurb)
+    cards = [c for c in CARDS if c[0] == section]
+    for row in range(0, len(cards), 2):  # a row of two at a time: the page's order (Tab, a phone's one column)
+        for col, (_section, script, title, icon, blurb) in zip(st.columns(2), cards[row:row + 2]):  # is reading order
+            with col:
+                card(script, title, icon, blurb)
 
 st.subheader(_("How to use a lesson"))
 st.markdown(_(

@@ -75,3 +75,28 @@ def test_home_answers_at_its_own_address_too(open_page):
     page.get_by_role("heading", name="SmartFlow CNN Lab").wait_for()
     assert page.get_by_text("Page not found").count() == 0
     assert page.get_by_role("link", name="Home", exact=True).count() == 1  # the way there is not in the menu twice
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_home_cards_open_on_a_click_anywhere_and_tab_in_reading_order(browser, app_url, width):
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(app_url)
+        page.get_by_role("heading", name="SmartFlow CNN Lab").wait_for()
+        links = page.get_by_test_id("stMain").get_by_test_id("stPageLink-NavLink")
+        links.nth(11).wait_for()
+        boxes = [links.nth(i).bounding_box() for i in range(links.count())]
+        assert len(boxes) == 12
+        names = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]  # not the icon
+        # the page's (and so the keyboard's) order is reading order: top to bottom, then left to right in a row
+        assert boxes == sorted(boxes, key=lambda b: (round(b["y"] / 40), b["x"])), names
+        assert names[:2] == ["1D convolution", "2D convolution on images"]
+        blurb = page.get_by_test_id("stMain").get_by_text("Shrink a feature map by max")
+        blurb.scroll_into_view_if_needed()
+        b = blurb.bounding_box()
+        page.mouse.click(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)  # on the blurb, not on the link
+        page.get_by_role("heading", name="Stride, pooling and flatten").wait_for()
+    finally:
+        ctx.close()
