@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, links, state, widgets
 from app.i18n import _
-from app.lessons import explain, stepper, traces
+from app.lessons import checkpoints_ui, explain, stepper, traces
 
 st.title(_("1D convolution"))
 st.markdown(_(
@@ -14,6 +14,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("c1_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 c1, c2 = st.columns(2)
 inp_text = c1.text_input(_("Input values"), key=state.C1_INPUT,
@@ -50,3 +51,4 @@ stepper.step_through(traces.conv_1d_steps(inp, kernel, pad, stride, (
     key="c1_stepper")
 links.write_url(links.URL_1D)
 st.caption(_("Whole output: [{}]").format(", ".join(charts.fmt(v) for v in tr.output)))
+checkpoints_ui.checkpoints("conv-1d", {"inp": inp, "kernel": kernel, "pad": pad, "stride": stride})

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import charts, links, resources, state, widgets
 from app.i18n import _
-from app.lessons import explain, stepper, traces
+from app.lessons import checkpoints_ui, explain, stepper, traces
 
 FOUND = {
     "edge": _("The chapter's edge detector compares each pixel with its four neighbours: 0 where the image is "
@@ -34,6 +34,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("c2_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 left, right = st.columns(2)
 with left:
@@ -101,3 +102,4 @@ st.markdown(_("Strongest response **{}** at (row {}, column {}); most negative *
               ).format(charts.fmt(tr.output[tr_r, tr_c]), tr_r, tr_c, charts.fmt(tr.output[bt_r, bt_c]), bt_r, bt_c))
 st.button(_("Show the strongest response"), key="c2_jump", on_click=st.session_state.__setitem__,
           args=(state.C2_STEP, top + 1), help=_("Move the window to the cell with the largest value."))
+checkpoints_ui.checkpoints("conv-2d", {"image": image, "kernel": kernel, "pad": pad, "stride": stride})

@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, links, state, widgets
 from app.i18n import _
-from app.lessons import backward, stepper, traces
+from app.lessons import backward, checkpoints_ui, stepper, traces
 from app.lessons import backward_charts as bc
 
 st.title(_("The input gradient in 1D"))
@@ -16,6 +16,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_GRAD_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("bi_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 c1, c2 = st.columns(2)
 inp_text = c1.text_input(_("Input values"), key=state.BI_INPUT,
@@ -60,3 +61,4 @@ b.plotly_chart(bc.strips(rows, [f"x[{i}]" for i in range(len(tr.inp))], height=1
 b.markdown(_("`conv_1d(output_grad, flipped)` pads the output gradient by {} and slides the flipped kernel over "
              "it, exactly what the loop does term by term: [{}].").format(
                  tr.pad, ", ".join(charts.fmt(v) for v in tr.as_convolution)))
+checkpoints_ui.checkpoints("grad-1d", {"inp": inp, "kernel": kernel, "up": up})

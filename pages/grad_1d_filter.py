@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import links, state, widgets
 from app.i18n import _
-from app.lessons import backward, stepper, traces
+from app.lessons import backward, checkpoints_ui, stepper, traces
 from app.lessons import backward_charts as bc
 
 st.title(_("The filter gradient in 1D, and a batch"))
@@ -15,6 +15,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_FILTER_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("bf_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 CHAPTERS_BATCH = "0 1 2 3 4 5 6\n1 2 3 4 5 6 7"
 
 
@@ -67,3 +68,4 @@ rows_fig.append((_("param_grad"), list(tr.param_grad), ()))
 a, b = st.columns([len(kernel) + 1, 3])
 a.plotly_chart(bc.strips(rows_fig, names), key="bf_fig_batch", config={"displayModeBar": False})
 b.markdown(backward.batch_line(tr))
+checkpoints_ui.checkpoints("grad-1d-filter", {"rows": tuple(map(tuple, rows.tolist())), "kernel": kernel, "up": up})

@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import links, state, widgets
 from app.i18n import _
-from app.lessons import backward, backward_2d, stepper, traces
+from app.lessons import backward, backward_2d, checkpoints_ui, stepper, traces
 
 st.title(_("2D and multichannel gradients"))
 st.markdown(_(
@@ -14,6 +14,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_GRAD_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("b2_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 if any(st.session_state[key] > 1 for key in (state.B2_BATCH, state.B2_CIN, state.B2_COUT, state.B2_STRIDE)):
     st.session_state[state.B2_MORE] = True  # a link that asks for them shows them
@@ -120,3 +121,4 @@ st.markdown(backward.check_rows(checks))
 st.caption(_("rel. error = |formula − numeric| / the larger of the two. Below about 1e-7 the formula is "
              "right. The one-sided forward difference (L(v + h) − L(v)) / h is off by about h·L''/2 when the loss "
              "curves: choose “from a loss” and a big h to see it."))
+checkpoints_ui.checkpoints("grad-2d", {"x": x, "w": w, "pad": pad, "stride": stride, "up": up})

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import charts, links, resources, state, widgets
 from app.i18n import _
-from app.lessons import stepper, traces
+from app.lessons import checkpoints_ui, stepper, traces
 
 RGB = (_("red"), _("green"), _("blue"))
 
@@ -18,6 +18,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_MC):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("mc_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 left, right = st.columns(2)
 with left:
@@ -93,3 +94,5 @@ links.write_url(links.URL_MC)
 st.subheader(_("All {} output maps").format(cout))
 for m, col in enumerate(st.columns(max(cout, 3))[:cout]):
     col.plotly_chart(charts.grid(tr.output[0, m], title=_("map {}").format(m), height=300), key=f"mc_all{m}")
+checkpoints_ui.checkpoints("multichannel", {"in_channels": cin, "out_channels": cout, "h": x.shape[1], "w": x.shape[2],
+                                             "k": filters.shape[2], "pad": pad, "stride": stride})

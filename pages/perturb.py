@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, links, state, widgets
 from app.i18n import _
-from app.lessons import backward
+from app.lessons import backward, checkpoints_ui
 from app.lessons import backward_charts as bc
 
 st.title(_("Nudge and watch: what a gradient is"))
@@ -16,6 +16,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_PERTURB):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("bp_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 c1, c2 = st.columns(2)
 inp_text = c1.text_input(_("Input values"), key=state.BP_INPUT,
@@ -89,3 +90,5 @@ else:
         "loss changes by exactly gradient × nudge = {} × {} = **{}**, for a nudge of any size. The gradient is "
         "the change per unit nudge.").format(
             charts.fmt(p.gradient), charts.fmt(delta), charts.fmt(p.predicted)))
+checkpoints_ui.checkpoints("perturb", {"inp": inp, "kernel": kernel, "what": what, "index": index,
+                                       "delta": float(delta), "up": up})

@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import charts, links, state, widgets
 from app.i18n import _
-from app.lessons import explain, stepper, traces
+from app.lessons import checkpoints_ui, explain, stepper, traces
 from smartflow_core.trace import FlattenShapes
 
 st.title(_("Stride, pooling and flatten"))
@@ -15,6 +15,7 @@ st.markdown(_(
 for problem in links.read_url(links.URL_POOL):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("pl_")
+checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 left, right = st.columns(2)
 with left:
@@ -116,3 +117,4 @@ def flatten() -> None:
 
 stride_or_pool()
 flatten()
+checkpoints_ui.checkpoints("pooling", {"image": image, "size": size, "mode": mode})
