@@ -49,6 +49,7 @@ DR_MODEL, DR_SOURCE, DR_THRESHOLD = "dr_model", "dr_source", "dr_threshold"
 DR_CANVAS, DR_BRUSH, DR_UPLOAD, DR_PHOTO = "dr_canvas", "dr_brush", "dr_upload", "dr_photo"
 DR_STEPS = ("dr_ink", "dr_crop", "dr_scale", "dr_center")  # the order of smartflow_core.digits.Steps' fields
 DR_SALIENCY, DR_EXPLAIN = "dr_saliency", "dr_explain"
+DR_RANGE, DR_EXAMPLE = "dr_map_range", "dr_example"  # feature maps' colour range; the example on the canvas
 
 GRID_2D = "0 0 0 0 0 0 0\n0 0 1 1 1 0 0\n0 0 1 0 1 0 0\n0 0 1 0 1 0 0\n0 0 1 1 1 0 0\n0 0 0 0 0 0 0"
 GRID_POOL = "1 3 2 1 0 4\n5 6 1 2 3 1\n0 2 9 4 1 0\n1 1 3 7 2 2\n4 0 1 2 8 1\n2 3 0 1 1 5"
@@ -65,7 +66,7 @@ DEFAULTS: dict[str, object] = {
     PL_SOURCE: "mnist", PL_INDEX: 0, PL_GRID: GRID_POOL, PL_SIZE: 2, PL_MODE: "max", PL_PRESET: "blur",
     PL_STEP: 1, PL_SPEED: 0.25, PL_FC: 2, PL_FH: 3, PL_FW: 3,
     DR_MODEL: "pretrained", DR_SOURCE: "draw", DR_THRESHOLD: 70, DR_BRUSH: 20, DR_PHOTO: None,
-    **{key: True for key in DR_STEPS}, DR_SALIENCY: "gradient", DR_EXPLAIN: -1,
+    **{key: True for key in DR_STEPS}, DR_SALIENCY: "gradient", DR_EXPLAIN: -1, DR_RANGE: "map", DR_EXAMPLE: "none",
 }
 
 
@@ -93,6 +94,7 @@ TR_MOMENTUM, TR_DECAY, TR_FINAL_LR, TR_SEED = "tr_momentum", "tr_decay", "tr_fin
 TR_BOOK, TR_DTYPE, TR_EVALS, TR_EVAL_SIZE = "tr_book", "tr_dtype", "tr_evals", "tr_eval_size"
 TR_VIEW, TR_DIGIT, TR_COMPARE = "tr_view", "tr_digit", "tr_compare"
 EV_MODEL, EV_UPLOAD, EV_CELL, EV_DIGIT, EV_RESULTS = "ev_model", "ev_upload", "ev_cell", "ev_digit", "ev_results"
+EV_ORDER, EV_RANGE = "ev_order", "ev_map_range"  # the gallery's order; the feature maps' colour range
 LAB_UPLOADED = "lab_uploaded"  # (file name, network, metadata, size) of the model uploaded on either lab page
 
 
@@ -109,6 +111,7 @@ DEFAULTS.update({
     **preset_settings("default"), TR_BOOK: False, TR_EVALS: 4, TR_EVAL_SIZE: 1000,
     TR_VIEW: "filters", TR_DIGIT: 0, TR_COMPARE: [],
     EV_MODEL: "pretrained", EV_CELL: (-1, -1), EV_DIGIT: None, EV_RESULTS: None, LAB_UPLOADED: None,
+    EV_ORDER: "most", EV_RANGE: "map",
 })
 
 

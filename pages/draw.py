@@ -2,7 +2,8 @@
 import streamlit as st
 
 from app import state
-from app.draw import canvas, charts
+from app.draw import canvas, charts, views_ui
+from app.draw import link as draw_link
 from app.draw import reading as drawing
 from app.i18n import _
 from smartflow_core.digits import DigitImageError, Steps
@@ -15,6 +16,8 @@ st.markdown(_(
     "every layer computed on the way. Switch a step off to see how much the answer depends on it."))
 
 pretrained, trained = drawing.pretrained(), drawing.session_model()
+for problem in draw_link.read(session_model=trained is not None):
+    st.warning(_("Ignored a setting from the link: {}").format(problem))
 if trained is not None:
     st.radio(_("Model in use"), ("pretrained", "session"), key=state.DR_MODEL, horizontal=True,
              format_func={"pretrained": _("pretrained"), "session": _("trained in this session")}.get,
@@ -38,15 +41,19 @@ with left:
     else:
         photo = drawing.photo_upload(state.DR_UPLOAD, state.DR_PHOTO)
         picture = None if photo is None else photo[1]
+draw_link.write()
 with right:
     threshold = st.slider(_("Confidence needed"), 0, 100, step=5, key=state.DR_THRESHOLD, format="%d %%",
                           help=_("Below this probability the answer is “not sure”. A network gives a probability "
                                  "to every digit even for a scribble; the threshold decides when to trust it."))
     answer = st.container()
+    views_ui.confidence_note()
 
 if picture is None:
     answer.info(_("Draw a digit on the canvas, as large as you like and anywhere on it: the answer appears here "
-                  "when you lift the pen.") if source == "draw" else _("Upload a photo of a handwritten digit."))
+                  "when you lift the pen.") if source == "draw" else _(
+        "Upload a photo of a handwritten digit. (It stays in your session: a link to this page holds the settings, "
+        "never the photo.)"))
     st.stop()
 try:
     reading = drawing.read(model, picture, Steps(*(st.session_state[key] for key in state.DR_STEPS)))
@@ -55,15 +62,7 @@ except DigitImageError as exc:
     st.stop()
 
 with answer:
-    sure = reading.confidence >= threshold / 100
-    st.metric(_("The network reads"), reading.answer if sure else _("not sure"),
-              help=_("The digit with the highest probability, if that probability reaches the confidence needed."))
-    if sure:
-        st.caption(_("Probability of {}: {:.1%}").format(reading.answer, reading.confidence))
-    else:
-        st.warning(_("Not sure: its best guess is {} at {:.0%}, below the {} % needed.").format(
-            reading.answer, reading.confidence, threshold))
-    st.plotly_chart(charts.probability_bars(reading.probs, threshold / 100), key="dr_probs")
+    views_ui.answer(reading, threshold, scribble=source == "draw" and canvas.example(state.DR_CANVAS) == "scribble")
 
 st.subheader(_("MNIST's preparation, step by step"))
 st.markdown(_(
@@ -111,12 +110,9 @@ st.markdown(_(
     "finds strokes and edges at full size; pooling halves the maps; deeper maps are smaller and respond to "
     "larger parts of the digit. The last layer's outputs are the ten scores that softmax turns into the "
     "probabilities above."))
-for i, (label, maps) in enumerate(reading.maps):
-    if maps.ndim == 3:
-        tiles, top = charts.feature_image(maps)
-        st.markdown(f"**{label}**")
-        st.image(tiles, caption=_("one colour scale per layer: white 0, darkest purple {:.3g}").format(top))
-    else:
-        st.plotly_chart(charts.output_strip(label, maps), key=f"dr_layer_{i}")
+views_ui.layers(reading)
 st.caption(_("Computed in {:.0f} ms: the preparation, five predictions and the feature maps; the saliency map "
              "in {:.0f} ms (results are remembered for a picture already seen).").format(reading.ms, sal_ms))
+st.caption(_("The address bar holds the model, the input, the scribble while it is on the canvas, the confidence "
+             "needed, the steps, the saliency map and the colour range: share it and others open this view (your "
+             "own drawing or photo stays behind)."))

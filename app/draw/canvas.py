@@ -11,6 +11,8 @@ How the component is driven (its source: ``streamlit_drawable_canvas/__init__.py
   sends the new image. A counter inside that dict makes each undo a new value even when the strokes repeat.
 - The last strokes and image are kept in the session, so a drawing survives a visit to another page: the canvas is
   mounted again with those strokes, and until its next stroke the kept image stands for it.
+- An example (:func:`load`) is mounted the same way, with its strokes and its own picture: that picture stands for
+  it until the learner adds or takes back a stroke, so every learner's example is read exactly alike.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ class _Pad:
     image: np.ndarray | None = None       # the image last seen, (SIZE, SIZE, 4) uint8
     undos: int = 0
     stale: dict | None = None             # after Undo: the component's old report, ignored until a new one comes
+    example: str | None = None            # the name of the example loaded, while the canvas shows it unchanged
 
 
 def _pad(key: str) -> _Pad:
@@ -56,10 +59,24 @@ def _undo(key: str) -> None:
         _clear(key)
         return
     pad.undos += 1
+    pad.example = None
     pad.objects = pad.objects[:-1]
     pad.initial = {"objects": pad.objects, "smartflowUndo": pad.undos}
     component = st.session_state.get(f"{key}_{pad.generation}") or {}
     pad.stale = (component.get("drawing") or {}).get("raw")
+
+
+def load(key: str, name: str, objects: list[dict], image: np.ndarray) -> None:
+    """Show a ready-made drawing on the canvas: its strokes (Fabric.js objects) on a new mount, read as ``image``
+    (RGBA, as the canvas sends it) until a stroke is added or taken back."""
+    pad = _pad(key)
+    st.session_state[f"{key}_pad"] = _Pad(generation=pad.generation + 1, objects=list(objects),
+                                          image=np.asarray(image, dtype=np.uint8), undos=pad.undos, example=name)
+
+
+def example(key: str) -> str | None:
+    """The name of the example the canvas shows, or None once it is the learner's own drawing (or empty)."""
+    return _pad(key).example
 
 
 def digit_canvas(key: str, brush_key: str, *, size: int = SIZE) -> np.ndarray | None:
@@ -90,6 +107,10 @@ def _update(pad: _Pad, result) -> np.ndarray | None:
     if image is None or (pad.stale is not None and result.json_data == pad.stale):
         return pad.image if pad.objects else None
     pad.stale = None
-    pad.objects = list((result.json_data or {}).get("objects") or [])
+    objects = list((result.json_data or {}).get("objects") or [])
+    if pad.example is not None and len(objects) == len(pad.objects):  # the example redrawn: its own picture stands
+        return pad.image
+    pad.example = None
+    pad.objects = objects
     pad.image = np.asarray(image, dtype=np.uint8) if pad.objects else None
     return pad.image

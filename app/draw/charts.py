@@ -1,4 +1,5 @@
-"""Figures for the "Draw a digit" lab: probability bars, step thumbnails, feature-map tiles, a saliency overlay.
+"""Figures for the "Draw a digit" lab: probability bars, step thumbnails, a layer's outputs, a saliency overlay
+(the feature maps are drawn by :mod:`app.inside_charts`, as on the Evaluate page).
 
 Colours follow :mod:`app.charts`: PuOr centred on zero (purple above, white at zero, orange below). Pictures of the
 digit are shown as MNIST stores them: ink white on black, except the first thumbnail, the picture as it came.
@@ -10,22 +11,22 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageOps
-from plotly.colors import get_colorscale
 
 from app.charts import SCALE, limit
+from app.i18n import _
 
 PURPLE, ORANGE, GREY = "#5e3c99", "#e66101", "#bdbdbd"
-GAP_RGB = (175, 175, 175)             # between feature-map tiles
 BACKDROP, FRAME = (240, 242, 246), (160, 160, 160)
-TILES_PER_ROW = 16
 TILE = 56                             # feature-map tile side in pixels: 28 x 2, 14 x 4, 7 x 8
 VECTOR_ROW = 16
 CELL = 44                             # largest side of an output's cell, in pixels
 THUMB = 142                           # thumbnail side in pixels, frame included: 28 x 5 + 2
+RIGHT = 56                            # the probability bars' right margin, where the threshold is labelled
 
 
 def probability_bars(probs: np.ndarray, threshold: float, *, height: int = 260) -> go.Figure:
-    """The ten probabilities as bars, the top one purple when it reaches ``threshold`` (0..1), orange when not."""
+    """The ten probabilities as bars, the top one purple when it reaches ``threshold`` (0..1), orange when not. The
+    dashed threshold line is labelled in the right margin, beside the bars: no bar's label can sit there."""
     probs = np.asarray(probs, dtype=np.float64)
     top = int(np.argmax(probs))
     sure = probs[top] >= threshold
@@ -33,13 +34,14 @@ def probability_bars(probs: np.ndarray, threshold: float, *, height: int = 260) 
     text = [f"{100 * p:.0f} %" if p >= 0.005 else "" for p in probs]
     fig = go.Figure(go.Bar(x=list(range(len(probs))), y=100 * probs, marker_color=colours, text=text,
                            textposition="outside", cliponaxis=False,
-                           hovertemplate="digit %{x}: %{y:.2f} %<extra></extra>"))
-    fig.add_hline(y=100 * threshold, line=dict(color="#555", width=1.5, dash="dash"),
-                  annotation=dict(text=f"needed {100 * threshold:.0f} %", font=dict(size=11, color="#555")),
-                  annotation_position="top left")
+                           hovertemplate=_("digit") + " %{x}: %{y:.2f} %<extra></extra>"))
+    fig.add_hline(y=100 * threshold, line=dict(color="#555", width=1.5, dash="dash"))
+    fig.add_annotation(text=_("needed<br>{:.0f} %").format(100 * threshold), xref="paper", x=1, xanchor="left",
+                       xshift=4, yref="y", y=100 * threshold, yanchor="middle", showarrow=False, align="left",
+                       font=dict(size=11, color="#555"))
     fig.update_xaxes(tickmode="linear", dtick=1, title=None, showgrid=False, fixedrange=True)
-    fig.update_yaxes(range=[0, 112], title="probability (%)", tickvals=[0, 25, 50, 75, 100], fixedrange=True)
-    fig.update_layout(height=height, margin=dict(l=4, r=4, t=16, b=4), plot_bgcolor="white", bargap=0.25,
+    fig.update_yaxes(range=[0, 112], title=_("probability (%)"), tickvals=[0, 25, 50, 75, 100], fixedrange=True)
+    fig.update_layout(height=height, margin=dict(l=4, r=RIGHT, t=16, b=4), plot_bgcolor="white", bargap=0.25,
                       showlegend=False, dragmode=False)
     return fig
 
@@ -66,34 +68,6 @@ def _image_axes(fig: go.Figure) -> None:
     axis = dict(showgrid=False, zeroline=False, showticklabels=False, ticks="", constrain="domain")
     fig.update_yaxes(**axis, autorange="reversed", scaleanchor="x")
     fig.update_xaxes(**axis)
-
-
-def _puor(values: np.ndarray, m: float) -> np.ndarray:
-    """Values in [-m, m] -> RGB uint8 on the lessons' PuOr scale (orange below zero, white at zero, purple above)."""
-    scale = get_colorscale(SCALE)  # [[position, "rgb(r,g,b)"], ...], low to high
-    at = np.array([position for position, _ in scale])
-    rgb = np.array([[float(v) for v in colour[4:-1].split(",")] for _, colour in scale])
-    where = np.clip((np.asarray(values, np.float64) / m + 1) / 2, 0, 1)
-    return np.stack([np.interp(where, at, rgb[:, k]) for k in range(3)], axis=-1).round().astype(np.uint8)
-
-
-def feature_image(maps: np.ndarray, *, tile: int = TILE, gap: int = 4) -> tuple[np.ndarray, float]:
-    """One layer's maps (channels, h, w) as one RGB picture, 16 tiles to a row, each map enlarged by a whole
-    factor to about ``tile`` pixels (crisp cells), on the PuOr scale with one limit for the whole layer so tiles
-    compare. Returns the picture and that limit. A picture, not a chart: five layers of charts would cost a
-    tenth of a second to build and send at every stroke."""
-    maps = np.asarray(maps, dtype=np.float64)
-    c, h, w = maps.shape
-    k = max(1, tile // max(h, w))
-    cols = min(c, TILES_PER_ROW)
-    rows = math.ceil(c / cols)
-    m = limit(maps)
-    out = np.full((rows * (h * k + gap) - gap, cols * (w * k + gap) - gap, 3), GAP_RGB, dtype=np.uint8)
-    coloured = _puor(maps, m).repeat(k, axis=1).repeat(k, axis=2)
-    for i in range(c):
-        top, left = (i // cols) * (h * k + gap), (i % cols) * (w * k + gap)
-        out[top:top + h * k, left:left + w * k] = coloured[i]
-    return out, m
 
 
 def output_strip(label: str, values: np.ndarray, *, width: int = 820) -> go.Figure:

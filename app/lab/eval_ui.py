@@ -15,14 +15,15 @@ from app import resources, state
 from app.i18n import _
 from app.lab import builder_ui, inside_ui
 from app.lab import charts as train_charts
+from app.lab.eval_link import ALL, EV_ORDER, EV_RANGE, SOURCES, default_order
 from app.lab.evaluation import Evaluation, evaluate
 from app.lab.slot import session_slot
 from smartflow_core.nn import NeuralNetwork
 
-MODELS = {"pretrained": "the pretrained model", "session": "your latest training run", "uploaded": "a model you upload"}
+MODELS = dict(zip(SOURCES, ("the pretrained model", "your latest training run", "a model you upload")))
+ORDER_NAMES = {"most": "most confident first", "least": "least confident first"}
 GALLERY = 24  # digits shown at once
 KEEP = 3  # evaluations kept per session
-ALL = (-1, -1)  # the cell menu's first entry: every mistake
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +79,8 @@ def model() -> Evaluated | None:
     if source == "uploaded":
         got = builder_ui.upload(state.EV_UPLOAD)
         if got is None:
-            st.info(_("Upload a model file (.npz) saved by this app to evaluate it."))
+            st.info(_("Upload a model file (.npz) saved by this app to evaluate it. A link to this page never holds "
+                      "the file: whoever opens it uploads their own."))
             return None
         name, net, meta = got
         st.caption(_("“{}”: {}.").format(name, builder_ui.describe(meta)))
@@ -87,7 +89,8 @@ def model() -> Evaluated | None:
     run = session_slot().run
     snap = run.snapshot() if run is not None else None
     if snap is None or snap.step == 0:
-        st.info(_("No trained run in this session yet: train one on the Train page, then come back."))
+        st.info(_("No trained run in this session yet: train one on the Train page, then come back. (A link to "
+                  "this page cannot carry a run: a run stays in the session that trained it.)"))
         return None
     key = f"run:{snap.label}"
     found = kept.get(key) or _evaluate(key, snap.label, run.network_copy(), _note(snap))
@@ -105,25 +108,35 @@ def _note(snap) -> str:
 # ---------------------------------------------------------------------------------------------- the views
 
 
+def _cell_opened() -> None:
+    """A cell chosen in the menu: the gallery takes that cell's order."""
+    st.session_state[EV_ORDER] = default_order(st.session_state[state.EV_CELL])
+
+
 def _pick_cell() -> None:
     event = st.session_state.get("ev_confusion")
     points = event.selection.points if event is not None else []
     if points:  # a marker of the confusion figure: x is the predicted digit, y the true one
         st.session_state[state.EV_CELL] = (int(points[0]["y"]), int(points[0]["x"]))
         st.session_state[state.EV_DIGIT] = None
+        _cell_opened()
 
 
 def confusion(ev: Evaluation) -> tuple[int, int] | None:
     """The matrix (click a cell) and a menu of its cells; returns the opened cell or None (all mistakes)."""
     cells = [ALL] + sorted(((t, p) for t in range(10) for p in range(10) if ev.confusion[t, p] and t != p),
                             key=lambda c: -ev.confusion[c]) + [(d, d) for d in range(10) if ev.confusion[d, d]]
-    if st.session_state[state.EV_CELL] not in cells:
+    asked = st.session_state[state.EV_CELL]
+    if asked not in cells:  # a link's cell, or one of another model, with no digit for this model
+        st.warning(_("No test digit {} is read as {} by this model: showing every mistake instead.").format(*asked))
         st.session_state[state.EV_CELL] = ALL
+        _cell_opened()
     chart, menu = st.columns([3, 2])
     with menu:
-        st.selectbox(_("Open a cell"), cells, key=state.EV_CELL, format_func=lambda c: _cell_text(ev, c), help=_(
-            "The digits behind one cell of the matrix: the most frequent confusions come first, then the "
-            "right answers. Clicking a cell of the matrix does the same."))
+        st.selectbox(_("Open a cell"), cells, key=state.EV_CELL, format_func=lambda c: _cell_text(ev, c),
+                     on_change=_cell_opened, help=_(
+                         "The digits behind one cell of the matrix: the most frequent confusions come first, then "
+                         "the right answers. Clicking a cell of the matrix does the same."))
         worst = [c for c in cells[1:4] if c[0] != c[1]]
         if worst:
             st.markdown(_("Most frequent confusions: ") + ", ".join(_cell_text(ev, c) for c in worst) + ".")
@@ -148,15 +161,22 @@ def _open(index: int) -> None:
 
 
 def gallery(ev: Evaluation, data: resources.Mnist, cell) -> None:
-    """The digits of the opened cell (or every mistake), the most confident first; a button opens each."""
-    indices = ev.mistakes() if cell is None else ev.cell(*cell)
+    """The digits of the opened cell (or every mistake) in the order chosen; a button opens each."""
+    order = st.radio(_("Order"), tuple(ORDER_NAMES), key=EV_ORDER, horizontal=True,
+                     format_func=lambda o: _(ORDER_NAMES[o]), help=_(
+                         "By the probability the network gave its own answer. For right answers the least "
+                         "confident teach most: the digits the network nearly got wrong. For mistakes the most "
+                         "confident ones show where it is surely wrong."))
+    least = order == "least"
+    indices = ev.mistakes(least) if cell is None else ev.cell(*cell, least_first=least)
     if len(indices) == 0:
         st.info(_("No digit falls in this cell."))
         return
     shown = min(GALLERY, len(indices))
-    st.caption(_("Showing {} of {} digits, the most confident answers first. Under each: true digit → the "
-                 "network's answer · the probability it gave that answer. Click a caption to look inside.").format(
-        shown, len(indices)))
+    st.caption((_("Showing {} of {} digits, the least confident answers first.") if least else _(
+        "Showing {} of {} digits, the most confident answers first.")).format(shown, len(indices)) + " " + _(
+        "Under each: true digit → the network's answer · the probability it gave that answer. Click a caption to "
+        "look inside."))
     cols = st.columns(8)
     for n, i in enumerate(indices[:GALLERY]):
         with cols[n % 8]:
@@ -169,7 +189,11 @@ def gallery(ev: Evaluation, data: resources.Mnist, cell) -> None:
 def digit(result: Evaluated, data: resources.Mnist) -> None:
     """The chosen digit through the evaluated network."""
     index = st.session_state[state.EV_DIGIT]
-    if index is None or not 0 <= index < len(data.y_test):
+    if index is not None and not 0 <= index < len(data.y_test):
+        st.warning(_("There is no test digit #{}: the test set here holds #0 to #{}.").format(
+            index, len(data.y_test) - 1))
+        st.session_state[state.EV_DIGIT] = index = None
+    if index is None:
         st.caption(_("Click a digit above to look inside the network for it."))
         return
     ev = result.evaluation
@@ -178,7 +202,8 @@ def digit(result: Evaluated, data: resources.Mnist) -> None:
     c1, c2 = st.columns([1, 3])
     c1.image(data.test_image(index), width=140, clamp=True)
     with c2:
-        inside_ui.digit(result.net, data, index, "ev", picture=c1)
+        per_map = inside_ui.range_control(EV_RANGE)
+        inside_ui.digit(result.net, data, index, "ev", picture=c1, per_map=per_map)
 
 
 __all__ = ["model", "confusion", "gallery", "digit", "Evaluated"]

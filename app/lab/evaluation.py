@@ -46,15 +46,20 @@ class Evaluation:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def cell(self, true: int, predicted: int) -> np.ndarray:
-        """Indices of the test digits of class ``true`` that the model called ``predicted``, most confident first."""
-        where = np.flatnonzero((self.labels == true) & (self.predicted == predicted))
-        return where[np.argsort(-self.probs[where, predicted], kind="stable")]
+    def cell(self, true: int, predicted: int, least_first: bool = False) -> np.ndarray:
+        """Indices of the test digits of class ``true`` that the model called ``predicted``, most confident first
+        (or least confident first)."""
+        return self._by_confidence(np.flatnonzero((self.labels == true) & (self.predicted == predicted)),
+                                   least_first)
 
-    def mistakes(self) -> np.ndarray:
-        """Indices of every misclassified digit, the most confidently wrong first."""
-        where = np.flatnonzero(self.labels != self.predicted)
-        return where[np.argsort(-self.probs[where, self.predicted[where]], kind="stable")]
+    def mistakes(self, least_first: bool = False) -> np.ndarray:
+        """Indices of every misclassified digit, the most confidently wrong first (or the least confidently)."""
+        return self._by_confidence(np.flatnonzero(self.labels != self.predicted), least_first)
+
+    def _by_confidence(self, where: np.ndarray, least_first: bool) -> np.ndarray:
+        """``where`` sorted by the probability of the model's own answer; ties keep the test set's order."""
+        p = self.probs[where, self.predicted[where]]
+        return where[np.argsort(p if least_first else -p, kind="stable")]
 
     def confidence(self, index: int) -> float:
         """The probability the model gave its own answer for digit ``index``."""

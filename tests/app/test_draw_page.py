@@ -250,12 +250,14 @@ def test_a_real_run_of_the_training_lab_is_offered_and_read(monkeypatch):
 
 
 def test_feature_maps_become_one_crisp_picture_per_layer_on_the_lessons_colour_scale():
-    from app.draw.charts import feature_image, thumbnail
+    from app.draw.charts import thumbnail
+    from app.inside_charts import layer_picture
 
     maps = np.zeros((20, 7, 7))
     maps[0, 0, 0], maps[19, 6, 6], maps[5, 3, 3] = 2.0, -1.0, 1.0
-    picture, top = feature_image(maps, tile=56, gap=4)
-    assert top == 2.0
+    tiles = layer_picture(maps, per_map=False, tile=56, gap=4)  # one range for the layer, nothing printed
+    picture = tiles.picture
+    assert set(tiles.limits) == {2.0}
     assert picture.shape == (2 * 56 + 4, 16 * 56 + 15 * 4, 3)    # 16 tiles to a row, each 7 cells x 8 pixels
     assert tuple(picture[0, 0]) == (45, 0, 75)                    # the layer's largest value: darkest purple
     assert tuple(picture[8, 8]) == (247, 247, 247)                # zero: white

@@ -19,6 +19,7 @@ NO_STREAMLIT = [
     "app.lab.weights", "app.lab.evaluation", "app.lab.relay", "app.lab.wire", "app.lab.worker", "app.lab.training",
     # figure builders and the arithmetic written out
     "app.charts", "app.lab.charts", "app.lessons.backward_charts", "app.lessons.explain", "app.draw.charts",
+    "app.inside_charts", "app.draw.scribble", "smartflow_core.checkpoints",
 ]
 MAX_LINES = 330  # the guide is ~300 lines; past this a module should be split
 
