@@ -93,6 +93,7 @@ TR_SIZE, TR_EPOCHS, TR_BATCH, TR_OPTIMIZER, TR_LR = "tr_size", "tr_epochs", "tr_
 TR_MOMENTUM, TR_DECAY, TR_FINAL_LR, TR_SEED = "tr_momentum", "tr_decay", "tr_final_lr", "tr_seed"
 TR_BOOK, TR_DTYPE, TR_EVALS, TR_EVAL_SIZE = "tr_book", "tr_dtype", "tr_evals", "tr_eval_size"
 TR_VIEW, TR_DIGIT, TR_COMPARE = "tr_view", "tr_digit", "tr_compare"
+TR_FILTERS_LAYER, TR_FILTERS_CHANNEL = "tr_filters_layer", "tr_filters_channel"  # the filters view's layer, channel
 EV_MODEL, EV_UPLOAD, EV_CELL, EV_DIGIT, EV_RESULTS = "ev_model", "ev_upload", "ev_cell", "ev_digit", "ev_results"
 EV_ORDER, EV_RANGE = "ev_order", "ev_map_range"  # the gallery's order; the feature maps' colour range
 LAB_UPLOADED = "lab_uploaded"  # (file name, network, metadata, size) of the model uploaded on either lab page
@@ -109,7 +110,7 @@ def preset_settings(name: str) -> dict[str, object]:
 DEFAULTS.update({
     TR_SOURCE: "build", TR_PRESET: "default", TR_ARCH: from_preset("default"), TR_SIZE: 10_000,
     **preset_settings("default"), TR_BOOK: False, TR_EVALS: 4, TR_EVAL_SIZE: 1000,
-    TR_VIEW: "filters", TR_DIGIT: 0, TR_COMPARE: [],
+    TR_VIEW: "filters", TR_DIGIT: 0, TR_COMPARE: [], TR_FILTERS_LAYER: 1, TR_FILTERS_CHANNEL: -1,
     EV_MODEL: "pretrained", EV_CELL: (-1, -1), EV_DIGIT: None, EV_RESULTS: None, LAB_UPLOADED: None,
     EV_ORDER: "most", EV_RANGE: "map",
 })

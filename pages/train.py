@@ -1,7 +1,7 @@
 """Lab: build a CNN, train it on MNIST live, and look inside it while it learns."""
 import streamlit as st
 
-from app import links, resources, state
+from app import resources, state
 from app.i18n import _
 from app.lab import builder_ui, train_ui
 from app.lab import link as lab_url
@@ -10,24 +10,37 @@ from app.lab import settings_ui as train_settings
 st.title(_("Train a CNN"))
 st.markdown(_(
     "Build a convolutional network, train it on handwritten digits and watch it learn: the loss falls, the test "
-    "accuracy climbs, the first layer's random filters turn into stroke detectors. Training runs in the "
-    "background, so you can pause it, look inside, change pages and come back."))
-for problem in links.read_url(lab_url.URL_TRAIN):
+    "accuracy climbs, and each layer's filters move away from their random start (shown side by side: at the "
+    "start, now, and the change). Training runs in the background, so you can pause it, look inside, change pages "
+    "and come back."))
+live = train_ui.live()  # a run under way fixes the network and the settings until it ends
+for problem in lab_url.read(locked=live is not None):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 data = resources.mnist()
 st.caption(_("Data: the {}.").format(data.description))
 
 st.subheader(_("1. The network"))
+if live:
+    train_ui.lock_note(live[1])
 ss = st.session_state
-choice = builder_ui.network(book=ss[state.TR_BOOK], batch_size=ss[state.TR_BATCH], dtype=ss[state.TR_DTYPE])
+running = live[0].config if live else None
+choice = builder_ui.network(book=ss[state.TR_BOOK], batch_size=ss[state.TR_BATCH], dtype=ss[state.TR_DTYPE],
+                            running=running)
 if choice is not None:
     st.markdown(_("Each row is one layer: the shape of what it outputs for one image, the weights it learns, and "
                   "the multiplications it needs per image."))
     builder_ui.show_plan(choice.plan)
+last = train_ui.last_run()
+if last is not None and not live:
+    builder_ui.trained_elsewhere(choice, last.config, last.label)
 
 st.subheader(_("2. Training settings"))
-fields = train_settings.settings(data)
-links.write_url(lab_url.URL_TRAIN)
+if live:
+    st.caption(_("These are the settings of the run under way: Stop it, or wait for its end, to change them."))
+fields = train_settings.settings(data, locked=live is not None)
+if choice is not None and choice.plan.ok:
+    train_settings.time_note(choice.plan, fields, last)
+lab_url.write()
 st.caption(_("The address bar holds this network and these settings: share the link and every learner opens "
              "the same lab."))
 config, why_not = train_settings.make_config(choice, fields)

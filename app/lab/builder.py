@@ -172,7 +172,8 @@ def _pad(spec: dict) -> int:
     return spec["param_size"] // 2 if spec.get("padding") is None else spec["padding"]
 
 
-def _name(n: int, spec: dict) -> str:
+def layer_name(n: int, spec: dict) -> str:
+    """``1 Conv 16@5×5``: layer ``n`` (from 1) as the table names it."""
     kind = spec["type"]
     if kind == "Conv2DLayer":
         k = spec["param_size"]
@@ -199,7 +200,7 @@ def _detail(spec: dict) -> str:
 
 def _own_problem(n: int, spec: dict, book: bool) -> str | None:
     """What is wrong with a layer whatever its input (the widgets allow these on purpose, to explain them)."""
-    where = _name(n, spec)
+    where = layer_name(n, spec)
     if spec["type"] == "Conv2DLayer":
         k, s, p = spec["param_size"], spec.get("stride", 1), _pad(spec)
         if s < 1:
@@ -220,7 +221,7 @@ def _own_problem(n: int, spec: dict, book: bool) -> str | None:
 
 def _shape_problem(n: int, spec: dict, shape: tuple) -> str:
     """Why layer ``n`` cannot take an input of ``shape`` (one example's)."""
-    where = _name(n, spec)
+    where = layer_name(n, spec)
     if spec["type"] == "Conv2DLayer":
         k, p = spec["param_size"], _pad(spec)
         h, w = shape[1:]
@@ -275,7 +276,7 @@ def check(arch: Architecture | dict, *, book: bool = False, batch_size: int | No
         return _diagnose(specs, net)
     rows, inputs = [], [tuple(INPUT_SHAPE)] + [out for _layer, out, _params in shapes[:-1]]
     for n, (spec, (_layer, out, params), shape) in enumerate(zip(specs, shapes, inputs), 1):
-        rows.append(Row(_name(n, spec), _detail(spec), out, params, _macs(spec, shape, out)))
+        rows.append(Row(layer_name(n, spec), _detail(spec), out, params, _macs(spec, shape, out)))
     problems = [_memory_problem(n, spec, shape, out, batch_size, dtype)
                 for n, (spec, (_layer, out, _params), shape) in enumerate(zip(specs, shapes, inputs), 1)
                 if batch_size and spec["type"] == "Conv2DLayer"]
@@ -293,7 +294,7 @@ def _diagnose(specs: list[dict], net: NeuralNetwork) -> Plan:
             out = layer.output_shape(shape)
         except ValueError:
             return Plan(tuple(rows), (_shape_problem(n, spec, shape),))
-        rows.append(Row(_name(n, spec), _detail(spec), out, layer.param_count(shape), _macs(spec, shape, out)))
+        rows.append(Row(layer_name(n, spec), _detail(spec), out, layer.param_count(shape), _macs(spec, shape, out)))
         shape = out
     raise AssertionError("NeuralNetwork.shapes refused a network whose every layer fits")  # pragma: no cover
 
@@ -306,7 +307,7 @@ def _memory_problem(n: int, spec: dict, shape_in: tuple, shape_out: tuple, batch
     k = spec["param_size"]
     return _("{}: each of its output cells reads a {}×{}×{} window, and a batch of {} copies them all: about "
              "{:.1f} GB, more than the {:.2f} GB one run may use on this server. Lower the batch size, the channels "
-             "before this layer or its kernel.").format(_name(n, spec), k, k, shape_in[0], batch_size,
+             "before this layer or its kernel.").format(layer_name(n, spec), k, k, shape_in[0], batch_size,
                                                         need / 2 ** 30, MEMORY_LIMIT / 2 ** 30)
 
 
@@ -323,4 +324,4 @@ def table(plan: Plan) -> list[dict]:
 
 
 __all__ = ["ConvBlock", "DenseBlock", "Architecture", "from_preset", "Row", "Plan", "check", "table", "shape_text",
-           "ACTIVATIONS", "INITS", "POOLS", "MAX_CONV", "MAX_DENSE"]
+           "layer_name", "ACTIVATIONS", "INITS", "POOLS", "MAX_CONV", "MAX_DENSE"]

@@ -3,6 +3,9 @@
 The :class:`app.lab.builder.Architecture` in ``st.session_state[state.TR_ARCH]`` is the single source of truth. Every
 block's widgets take their values from it at each run (so the builder survives a visit to another page and a
 removed block's neighbours move up cleanly), and their ``on_change`` callbacks write the edit back into it.
+Number boxes take any number: an impossible one is replaced by the nearest possible value, and the block says
+which and why (:mod:`app.lab.numbers_ui`). While a run is under way every control is disabled and the table
+shows the network being trained, so no edit appears to change it.
 """
 from __future__ import annotations
 
@@ -12,14 +15,17 @@ import streamlit as st
 
 from app import resources, state, widgets
 from app.i18n import _
-from app.lab import builder
+from app.lab import builder, notes
+from app.lab import numbers_ui as numbers
+from app.lab.config import TrainConfig
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import model_config
 from smartflow_core.presets import INPUT_SHAPE, PRESETS
 
 SOURCES = {"build": "a new network", "pretrained": "the pretrained model", "uploaded": "a model you upload"}
 PRESET_LABELS = {"default": "A better default: two conv blocks with pooling", "chapter": "The chapter's model",
-                 "custom": "Custom (your edits)"}
+                 "custom": "Custom (your edits)"}  # one per smartflow_core.presets.PRESETS, then "custom"
+PRESET_NAMES = {"default": "default net", "chapter": "chapter's net"}  # what a run of each is called
 PADDINGS = ("same", 0, 1, 2, 3, 4, 5, 6)
 ACTIVATION_HELP = _("The function applied to every output: ReLU keeps positives (fast to train), Tanh squashes "
                     "into -1..1 (the chapter's), Sigmoid into 0..1, Linear leaves it alone.")
@@ -50,11 +56,17 @@ def _edit(arch: builder.Architecture) -> None:
     st.session_state[state.TR_PRESET] = "custom"
 
 
+def apply_preset(name: str) -> None:
+    """The preset's network and training settings into the state (the notes about typed values go)."""
+    st.session_state[state.TR_ARCH] = builder.from_preset(name)
+    st.session_state.update(state.preset_settings(name))
+    numbers.forget("tr_")
+
+
 def _apply_preset() -> None:
     name = st.session_state[state.TR_PRESET]
     if name != "custom":
-        st.session_state[state.TR_ARCH] = builder.from_preset(name)
-        st.session_state.update(state.preset_settings(name))
+        apply_preset(name)
 
 
 def _key(kind: str, i: int, field: str) -> str:
@@ -78,83 +90,131 @@ def _add(kind: str) -> None:
 
 
 def _remove(kind: str, i: int) -> None:
+    numbers.forget(state.TR_BLOCK)  # the blocks after it move up: their notes would land on other boxes
     _edit(_arch().remove_conv(i) if kind == "conv" else _arch().remove_dense(i))
+
+
+def run_name(preset: str, arch: builder.Architecture) -> str:
+    """What a run of this network is called: the preset's name only while the network is the preset's."""
+    if preset in PRESET_NAMES and arch == builder.from_preset(preset):
+        return _(PRESET_NAMES[preset])
+    return _("custom net")
+
+
+# what makes each box's impossible values impossible: (lowest, highest, why, value used below the lowest)
+def _span(lo, hi, low_why: str, high_why: str, floor=None):
+    return lo, hi, lambda v: low_why if v < lo else high_why, (lambda v: floor if v < lo else hi) if floor else None
+
+
+BOUNDS = {
+    "channels": _span(1, 64, _("a convolution needs at least one filter"), _("at most 64 filters here")),
+    "kernel": _span(1, 28, _("a kernel has at least 1×1 weights"), _("the images are 28×28")),
+    # a stride of 0 is let through: the table's check explains it and refuses to train
+    "stride": _span(0, 4, _("a negative stride would walk backwards"), _("at most 4 here: a larger stride skips "
+                                                                          "most of the image"), floor=1),
+    "dropout": _span(0.05, 1.0, _("it is the share of outputs kept: at least 0.05 here, and 0 would pass nothing "
+                                  "on"), _("it is a probability: at most 1")),
+    "neurons": _span(1, 512, _("a layer needs at least one neuron"), _("at most 512 neurons here")),
+}
 
 
 # ---------------------------------------------------------------------------------------------- widgets
 
 
-def _widget(col, kind: str, i: int, field: str, value, make, label: str, help: str, **kw):
+def _widget(col, kind: str, i: int, field: str, value, make, label: str, help: str, locked: bool = False, **kw):
     key = _key(kind, i, field)
     st.session_state[key] = "same" if field == "padding" and value is None else value
-    return getattr(col, make)(label, key=key, on_change=_changed, args=(kind, i, field), help=help, **kw)
+    if field in BOUNDS:
+        lo, hi, why, nearest = BOUNDS[field]
+        return numbers.bounded(col, label, lo, hi, key=key, why=why, nearest=nearest, on_change=_changed,
+                               args=(kind, i, field), show=False, help=help, disabled=locked, **kw)
+    return getattr(col, make)(label, key=key, on_change=_changed, args=(kind, i, field), help=help,
+                              disabled=locked, **kw)
 
 
-def _conv_block(i: int, b: builder.ConvBlock, removable: bool) -> None:
+def _notes(kind: str, i: int, fields: dict[str, str], extra: str | None = None) -> None:
+    """A block's notes: each of its boxes' about an impossible value, then ``extra``."""
+    for field, label in fields.items():
+        if text := numbers.note(_key(kind, i, field)):
+            st.caption(f":orange[{label}: {text}]")
+    if extra:
+        st.caption(f":orange[{extra}]")
+
+
+CONV_BOXES = {"channels": _("Filters"), "kernel": _("Kernel"), "stride": _("Stride"), "dropout": _("Keep")}
+
+
+def _conv_block(i: int, b: builder.ConvBlock, removable: bool, locked: bool, even: str | None) -> None:
     with st.container(border=True):
         head, remove = st.columns([6, 1], vertical_alignment="center")
         head.markdown(_("**Convolution block {}**").format(i + 1))
-        remove.button(_("Remove"), key=_key("conv", i, "remove"), disabled=not removable, width="stretch",
+        remove.button(_("Remove"), key=_key("conv", i, "remove"), disabled=locked or not removable, width="stretch",
                       on_click=_remove, args=("conv", i),
                       help=_("Remove this block. A CNN keeps at least one convolution."))
+        _notes("conv", i, CONV_BOXES, even)  # above the boxes: on a phone they stack, eight deep
         c = st.columns(8)
-        _widget(c[0], "conv", i, "channels", b.channels, "number_input", _("Filters"), _(
-            "How many filters, so how many feature maps this block outputs."), min_value=1, max_value=64, step=1)
-        _widget(c[1], "conv", i, "kernel", b.kernel, "number_input", _("Kernel"), _(
-            "Each filter's size: k means k×k weights per input channel."), min_value=1, max_value=28, step=1)
-        _widget(c[2], "conv", i, "stride", b.stride, "number_input", _("Stride"), _(
-            "How far the kernel moves between outputs: 2 halves the map's height and width."),
-            min_value=0, max_value=4, step=1)
+        _widget(c[0], "conv", i, "channels", b.channels, "number_input", CONV_BOXES["channels"], _(
+            "How many filters, so how many feature maps this block outputs (1 to 64)."), locked, step=1)
+        _widget(c[1], "conv", i, "kernel", b.kernel, "number_input", CONV_BOXES["kernel"], _(
+            "Each filter's size: k means k×k weights per input channel (1 to 28)."), locked, step=1)
+        _widget(c[2], "conv", i, "stride", b.stride, "number_input", CONV_BOXES["stride"], _(
+            "How far the kernel moves between outputs: 2 halves the map's height and width (1 to 4)."), locked,
+            step=1)
         _widget(c[3], "conv", i, "padding", b.padding, "selectbox", _("Padding"), _(
-            "Zeros added on each side. “same” is the chapter's kernel // 2, which keeps the size at stride 1."),
-            options=PADDINGS, format_func=str)
-        _widget(c[4], "conv", i, "activation", b.activation, "selectbox", _("Activation"), ACTIVATION_HELP,
+            "Zeros added on each side. “same” is the chapter's kernel // 2, which keeps the size at stride 1 for "
+            "an odd kernel."), locked, options=PADDINGS, format_func=str)
+        _widget(c[4], "conv", i, "activation", b.activation, "selectbox", _("Activation"), ACTIVATION_HELP, locked,
                 options=builder.ACTIVATIONS)
         _widget(c[5], "conv", i, "pool", b.pool, "selectbox", _("Pooling"), _(
-            "2×2 max or average pooling after the activation halves the maps; “none” keeps them."),
+            "2×2 max or average pooling after the activation halves the maps; “none” keeps them."), locked,
             options=builder.POOLS, format_func={"none": _("none"), "max": _("max 2×2"), "avg": _("avg 2×2")}.get)
-        _widget(c[6], "conv", i, "dropout", b.dropout, "number_input", _("Keep"), KEEP_HELP,
-                min_value=0.05, max_value=1.0, step=0.05, format="%.2f")
-        _widget(c[7], "conv", i, "init", b.init, "selectbox", _("Init"), INIT_HELP, options=builder.INITS)
+        _widget(c[6], "conv", i, "dropout", b.dropout, "number_input", CONV_BOXES["dropout"], KEEP_HELP, locked,
+                step=0.05, format="%.2f")
+        _widget(c[7], "conv", i, "init", b.init, "selectbox", _("Init"), INIT_HELP, locked, options=builder.INITS)
 
 
-def _dense_block(i: int, b: builder.DenseBlock) -> None:
+def _dense_block(i: int, b: builder.DenseBlock, locked: bool) -> None:
     with st.container(border=True):
+        _notes("dense", i, {"neurons": _("Neurons"), "dropout": _("Keep")})
         c = st.columns([2, 2, 2, 2, 1], vertical_alignment="bottom")
         _widget(c[0], "dense", i, "neurons", b.neurons, "number_input", _("Dense layer {}: neurons").format(i + 1),
-                _("How many outputs this fully connected layer computes, each from every input."),
-                min_value=1, max_value=512, step=1)
-        _widget(c[1], "dense", i, "activation", b.activation, "selectbox", _("Activation"), ACTIVATION_HELP,
+                _("How many outputs this fully connected layer computes, each from every input (1 to 512)."),
+                locked, step=1)
+        _widget(c[1], "dense", i, "activation", b.activation, "selectbox", _("Activation"), ACTIVATION_HELP, locked,
                 options=builder.ACTIVATIONS)
-        _widget(c[2], "dense", i, "dropout", b.dropout, "number_input", _("Keep"), KEEP_HELP,
-                min_value=0.05, max_value=1.0, step=0.05, format="%.2f")
-        _widget(c[3], "dense", i, "init", b.init, "selectbox", _("Init"), INIT_HELP, options=builder.INITS)
-        c[4].button(_("Remove"), key=_key("dense", i, "remove"), width="stretch",
+        _widget(c[2], "dense", i, "dropout", b.dropout, "number_input", _("Keep"), KEEP_HELP, locked,
+                step=0.05, format="%.2f")
+        _widget(c[3], "dense", i, "init", b.init, "selectbox", _("Init"), INIT_HELP, locked, options=builder.INITS)
+        c[4].button(_("Remove"), key=_key("dense", i, "remove"), width="stretch", disabled=locked,
                     on_click=_remove, args=("dense", i), help=_("Remove this dense layer."))
 
 
-def _editor() -> builder.Architecture:
+def _editor(plan_of, locked: bool) -> tuple[builder.Architecture, builder.Plan]:
+    """The preset menu and every block; ``plan_of(arch)`` checks the network (the blocks' notes need its shapes)."""
     st.selectbox(_("Start from"), tuple(PRESET_LABELS), key=state.TR_PRESET, format_func=lambda p: _(PRESET_LABELS[p]),
-                 on_change=_apply_preset, help=_("A ready-made architecture with the settings that train it well. "
-                                                 "Editing any block below makes it “custom”."))
+                 on_change=_apply_preset, disabled=locked, help=_(
+                     "A ready-made architecture with the settings that train it well. Editing any block below makes "
+                     "it “custom”."))
     preset = st.session_state[state.TR_PRESET]
     if preset != "custom":
-        st.caption(PRESETS[preset].description)
+        st.caption(_(PRESETS[preset].description))
     arch = _arch()
+    plan = plan_of(arch)
+    even = notes.even_kernels(arch, plan)
     for i, block in enumerate(arch.convs):
-        _conv_block(i, block, removable=len(arch.convs) > 1)
+        _conv_block(i, block, len(arch.convs) > 1, locked, even.get(i))
     for i, block in enumerate(arch.denses):
-        _dense_block(i, block)
+        _dense_block(i, block, locked)
     c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
-    c1.button(_("+ Convolution block"), key=_key("conv", 0, "add"), disabled=len(arch.convs) >= builder.MAX_CONV,
-              on_click=_add, args=("conv",), width="stretch",
+    c1.button(_("+ Convolution block"), key=_key("conv", 0, "add"),
+              disabled=locked or len(arch.convs) >= builder.MAX_CONV, on_click=_add, args=("conv",), width="stretch",
               help=_("Add a block after the last one (up to {}).").format(builder.MAX_CONV))
-    c2.button(_("+ Dense layer"), key=_key("dense", 0, "add"), disabled=len(arch.denses) >= builder.MAX_DENSE,
+    c2.button(_("+ Dense layer"), key=_key("dense", 0, "add"), disabled=locked or len(arch.denses) >= builder.MAX_DENSE,
               on_click=_add, args=("dense",), width="stretch",
               help=_("Add a hidden fully connected layer before the output (up to {}).").format(builder.MAX_DENSE))
     _widget(c3, "out", 0, "init", arch.output_init, "selectbox", _("Output layer (10 digits): init"), INIT_HELP,
-            options=builder.INITS)
-    return _arch()
+            locked, options=builder.INITS)
+    return arch, plan
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -185,18 +245,25 @@ def describe(meta: dict) -> str:
     return "; ".join(parts) or _("no training record")
 
 
-def network(book: bool, batch_size: int, dtype: str) -> Choice | None:
-    """Draw the network section; returns what to train, or None when nothing is chosen yet."""
-    source = st.radio(_("Train"), tuple(SOURCES), key=state.TR_SOURCE, horizontal=True,
+def network(book: bool, batch_size: int, dtype: str, running: TrainConfig | None = None) -> Choice | None:
+    """Draw the network section; returns what to train, or None when nothing is chosen yet. With ``running`` (the
+    config of the run under way) every control is disabled and the choice is the network that run trains."""
+    locked = running is not None
+    source = st.radio(_("Train"), tuple(SOURCES), key=state.TR_SOURCE, horizontal=True, disabled=locked,
                       format_func=lambda s: _(SOURCES[s]), help=_(
                           "Build a network from scratch, or continue training the shipped pretrained model or "
                           "one you saved earlier (its architecture is then fixed)."))
+
+    def plan_of(config) -> builder.Plan:  # while a run is under way, the table shows the network it trains
+        return running_plan(running) if locked else builder.check(config, book=book, batch_size=batch_size,
+                                                                  dtype=dtype)
+
     if source == "build":
-        arch = _editor()
-        name = {"default": _("default net"), "chapter": _("chapter's net")}.get(st.session_state[state.TR_PRESET],
-                                                                              _("custom net"))
-        return Choice(name, builder.check(arch, book=book, batch_size=batch_size, dtype=dtype),
-                      config=arch.model_config())
+        arch, plan = _editor(plan_of, locked)
+        return Choice(run_name(st.session_state[state.TR_PRESET], arch), plan, config=arch.model_config())
+    if locked:
+        st.caption(_("Training continues from this model's weights; its architecture is in the table."))
+        return Choice(_("continued"), running_plan(running), config=running.model_config)
     if source == "pretrained":
         net, meta = resources.pretrained_copy(), resources.pretrained()[1]
         st.caption(_("The shipped model: {}. Training continues from its weights.").format(describe(meta)))
@@ -208,8 +275,25 @@ def network(book: bool, batch_size: int, dtype: str) -> Choice | None:
             return None
         name, net, meta = got
         st.caption(_("“{}”: {}. Training continues from its weights.").format(name, describe(meta)))
-    plan = builder.check(model_config(net, INPUT_SHAPE), book=book, batch_size=batch_size, dtype=dtype)
-    return Choice(name, plan, initial=net)
+    return Choice(name, plan_of(model_config(net, INPUT_SHAPE)), initial=net)
+
+
+def running_plan(config: TrainConfig) -> builder.Plan:
+    """The table of the network a run trains, checked with its own settings."""
+    return builder.check(config.model_config, book=config.book, batch_size=config.batch_size, dtype=config.dtype)
+
+
+def trained_elsewhere(choice: Choice | None, config: TrainConfig, label: str) -> None:
+    """After a run, when the network above is not the one it trained: say that Start trains the one above, and
+    keep the run's table at hand (its curves are further down)."""
+    mine = choice.config if choice is not None and choice.initial is None else \
+        model_config(choice.initial, INPUT_SHAPE) if choice is not None else None
+    if mine is not None and mine["layers"] == config.model_config["layers"]:
+        return
+    st.caption(_("Start trains the network above. Run {} trained another one; its curves are below.").format(
+        label.split()[0]))
+    with st.expander(_("The network run {} trained").format(label.split()[0])):
+        st.dataframe(builder.table(running_plan(config)), hide_index=True, width="stretch")
 
 
 def show_plan(plan: builder.Plan) -> None:
@@ -226,4 +310,5 @@ def show_plan(plan: builder.Plan) -> None:
         st.warning(warning)
 
 
-__all__ = ["Choice", "network", "show_plan", "upload", "describe"]
+__all__ = ["Choice", "network", "show_plan", "upload", "describe", "apply_preset", "run_name", "running_plan",
+           "trained_elsewhere", "PRESET_LABELS", "PRESET_NAMES"]

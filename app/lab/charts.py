@@ -49,10 +49,18 @@ def smoothing_window(batches_per_epoch: int) -> int:
     return int(min(max(batches_per_epoch // 10, 5), 50))
 
 
+LEGEND_ROW = 19  # pixels a legend row takes: a figure grows by this much per entry past the first two
+
+
 def _curve_layout(fig: go.Figure, title: str, y_title: str, height: int) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=8, r=8, t=40, b=8), title=dict(text=title, font=dict(size=14)),
-                      plot_bgcolor="white", uirevision="keep", hovermode="x unified",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right", font=dict(size=11)))
+    """The curves' common frame. The legend sits at the bottom of the figure, under the x-axis title (``yref``
+    "container": Plotly then makes room for it), never above the plot, where its rows, wrapping on a narrow
+    screen, were drawn over the title; the figure grows a row per entry, so the plot keeps its height."""
+    entries = sum(1 for trace in fig.data if trace.showlegend is not False)
+    fig.update_layout(height=height + LEGEND_ROW * max(entries - 2, 0), margin=dict(l=8, r=8, t=40, b=8),
+                      title=dict(text=title, font=dict(size=14)), plot_bgcolor="white", uirevision="keep",
+                      hovermode="x unified", legend=dict(orientation="h", yref="container", y=0, yanchor="bottom",
+                                                         x=0, xanchor="left", font=dict(size=11)))
     fig.update_xaxes(title=_("epochs"), gridcolor=GRID, zeroline=False, rangemode="tozero")
     fig.update_yaxes(title=y_title, gridcolor=GRID, zeroline=False)
     return fig
@@ -147,6 +155,34 @@ def filters_figure(filters: np.ndarray, title: str = "") -> go.Figure:
     return maps_figure(w, title or _("First-layer filters: {} of {}×{}").format(len(w), k, k), what=_("filter"))
 
 
+FILTER_PX = 42  # pixels a filter gets at least in the start | now | change panels, so a 5x5 pattern shows
+PANEL_PX = 255  # the plot width of one of three panels side by side on a desktop page (measured: 263 px wide)
+
+
+def filter_grid_figure(filters: np.ndarray, title: str, m: float | None = None, what: str = "") -> go.Figure:
+    """Filters ``(n, k, k)`` tiled in one heatmap on the scale -m..m (default: their own largest value), each
+    about :data:`FILTER_PX` px (at most as many columns as fit a :data:`PANEL_PX` panel), with the colour bar
+    underneath so that panels side by side keep the same width."""
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged run's weights: inf, drawn as the limit
+        filters = np.asarray(filters, dtype=np.float32)
+    n, k = len(filters), filters.shape[-1]
+    cell = max(FILTER_PX / k, 2.0)  # pixels per weight
+    cols = max(1, min(math.ceil(math.sqrt(n)), int((PANEL_PX + cell) // ((k + 1) * cell))))
+    z, index = tile(filters, cols)
+    m = limit(filters) if m is None else m
+    fig = go.Figure(go.Heatmap(
+        z=z, customdata=index, zmin=-m, zmax=m, colorscale=SCALE, showscale=True,
+        colorbar=dict(orientation="h", thickness=8, len=0.9, y=-0.02, yanchor="top", outlinewidth=0,
+                      tickfont=dict(size=10)),
+        hovertemplate=(what or _("filter")) + " %{customdata}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, ticks="", showgrid=False,
+                     zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), plot_bgcolor="white", dragmode=False,
+                      height=int(min(900, z.shape[0] * cell + 90)), margin=dict(l=4, r=4, t=32, b=44))
+    return fig
+
+
 def vector_figure(values: np.ndarray, title: str, labels=None, height: int = 220) -> go.Figure:
     """A dense layer's outputs as bars (one per neuron, or per digit for the last layer)."""
     v = np.asarray(values, dtype=np.float64).ravel()
@@ -233,4 +269,5 @@ def confusion_figure(confusion: np.ndarray, selected: tuple[int, int] | None = N
 
 
 __all__ = ["Curve", "smooth", "smoothing_window", "loss_figure", "accuracy_figure", "tile", "maps_figure",
-           "filters_figure", "vector_figure", "probability_figure", "gradient_figure", "confusion_figure"]
+           "filters_figure", "filter_grid_figure", "vector_figure", "probability_figure", "gradient_figure",
+           "confusion_figure"]

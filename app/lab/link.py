@@ -2,14 +2,33 @@
 
 A teacher builds a network and sets how to train it; the address bar then holds all of it, so the link opens the
 same lab for every learner (``lesson=train&net=conv:16,5,1,same,ReLU,max,1,he;...&lr=0.02...``). A link never
-carries a model file: "a model you upload" opens asking for one. No Streamlit here beyond :mod:`app.state`.
+carries a model file: "a model you upload" opens asking for one.
+
+A link may name a preset alone (``/train?preset=chapter``): :func:`read` then loads the preset's network and
+settings first, and any other value of the link overrides them; a network that is not the preset's makes the
+preset "custom". The codec (:func:`arch_to_text`, :func:`arch_from_text`, the parsers) is plain functions;
+:func:`read` and :func:`write` are the page's glue, through :mod:`app.links` and the session state.
 """
 from __future__ import annotations
 
+import streamlit as st
+
 from app import links, state
-from app.lab.builder import ACTIVATIONS, INITS, MAX_CONV, MAX_DENSE, POOLS, Architecture, ConvBlock, DenseBlock
+from app.lab.builder import (
+    ACTIVATIONS,
+    INITS,
+    MAX_CONV,
+    MAX_DENSE,
+    POOLS,
+    Architecture,
+    ConvBlock,
+    DenseBlock,
+    from_preset,
+)
+from app.lab.builder_ui import apply_preset
 from app.lab.config import DECAYS
 from smartflow_core.optimizers import OPTIMIZERS
+from smartflow_core.presets import PRESETS
 
 # each value's parser, within the builder's widget limits
 FILTERS, KERNEL, STRIDE = links.int_in(1, 64, "filters"), links.int_in(1, 28, "kernel"), links.int_in(1, 4, "stride")
@@ -64,7 +83,7 @@ def show_flag(value: object) -> str:
 F = links.UrlField
 URL_TRAIN = links.UrlSpec("train", (
     F("src", state.TR_SOURCE, links.one_of(("build", "pretrained", "uploaded"))),
-    F("preset", state.TR_PRESET, links.one_of(("default", "chapter", "custom"))),
+    F("preset", state.TR_PRESET, links.one_of((*PRESETS, "custom"))),
     F("net", state.TR_ARCH, arch_from_text, arch_to_text),
     F("n", state.TR_SIZE, links.int_in(1000, 60_000)), F("ep", state.TR_EPOCHS, links.int_in(1, 50)),
     F("bs", state.TR_BATCH, links.int_in(1, 512)), F("seed", state.TR_SEED, links.int_in(1, 2 ** 32 - 1)),
@@ -74,3 +93,33 @@ URL_TRAIN = links.UrlSpec("train", (
     F("flr", state.TR_FINAL_LR, links.float_in(0.00001, 10)), F("book", state.TR_BOOK, flag, show_flag),
     F("dtype", state.TR_DTYPE, links.one_of(("float32", "float64"))),
     F("evals", state.TR_EVALS, links.int_in(1, 20)), F("evn", state.TR_EVAL_SIZE, links.int_in(100, 10_000))))
+
+
+def _fresh() -> bool:
+    """Whether the address holds a lab link this session has not applied yet (as :func:`app.links.read_url`
+    decides: values other than those the page last wrote)."""
+    if st.query_params.get("lesson", URL_TRAIN.lesson) != URL_TRAIN.lesson:
+        return False
+    incoming = {f.name: st.query_params[f.name] for f in URL_TRAIN.fields if f.name in st.query_params}
+    return bool(incoming) and incoming != st.session_state.get(f"url_{URL_TRAIN.lesson}")
+
+
+def read(locked: bool = False) -> list[str]:
+    """Apply a shared link (returns the problems found). A named preset brings its network and settings first,
+    so ``/train?preset=chapter`` opens the chapter's model with its settings; the link's other values follow and
+    win. Nothing is applied while a run is under way (``locked``): its network and settings stay on screen."""
+    if locked or not _fresh():
+        return []
+    preset = st.query_params.get("preset")
+    if preset in PRESETS:
+        apply_preset(preset)
+    problems = links.read_url(URL_TRAIN)
+    name = st.session_state[state.TR_PRESET]
+    if name in PRESETS and st.session_state[state.TR_ARCH] != from_preset(name):
+        st.session_state[state.TR_PRESET] = "custom"  # the link's network is not the preset's
+    return problems
+
+
+def write() -> None:
+    """Put the lab's network and settings in the address bar."""
+    links.write_url(URL_TRAIN)

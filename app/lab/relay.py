@@ -200,6 +200,9 @@ class Relay:
             with self._lock:
                 self._params, self._arch = params, header["arch"]
                 self._filters = params[header["filters"]] if header.get("filters") is not None else None
+        elif kind == "start":  # every convolution's filters as the run begins, once
+            with self._lock:
+                self._start_filters = (tuple(header["layers"]), tuple(header["index"]), tuple(arrays))
         elif kind == "status":
             with self._lock:
                 if self._status in ACTIVE:

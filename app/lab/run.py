@@ -78,6 +78,7 @@ class TrainingRun(Relay):
         self._grads: list[tuple[int, tuple]] = []
         self._params: tuple | None = None  # the last published weights, read-only
         self._filters: np.ndarray | None = None
+        self._start_filters: tuple | None = None  # (layer positions, indices among the parameters, filters)
         self._arch: dict | None = None
         self._lr = config.lr
         self._seconds, self._seconds_at = 0.0, None  # the worker's training clock, and when it was read here
@@ -176,6 +177,12 @@ class TrainingRun(Relay):
         if params is None:
             return None
         return weights.network_from(arch, params)
+
+    def start_and_now(self) -> tuple[tuple | None, tuple | None, dict | None]:
+        """The convolutions' filters as the run began (positions, parameter indices, arrays: sent once by the
+        worker), the last published weights and their architecture; None before each arrives."""
+        with self._lock:
+            return self._start_filters, self._params, self._arch
 
     def metadata(self) -> dict:
         """JSON-ready facts to save with the model: the settings, the curves, the last test accuracy."""

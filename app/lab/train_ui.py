@@ -15,10 +15,12 @@ import streamlit as st
 from app import resources, state
 from app.i18n import _
 from app.lab import charts as train_charts
-from app.lab import inside_ui
+from app.lab import filters_ui, inside_ui
 from app.lab.builder_ui import Choice
 from app.lab.charts import Curve
 from app.lab.config import TrainConfig
+from app.lab.notes import duration
+from app.lab.numbers_ui import bounded
 from app.lab.run import TrainingRun
 from app.lab.run_queue import run_queue
 from app.lab.settings_ui import label
@@ -27,23 +29,36 @@ from app.lab.snapshot import Snapshot, Status
 from smartflow_core.loss import SoftmaxCrossEntropy
 
 REFRESH, REFRESH_INSIDE = 1.0, 2.5  # seconds between redraws of the curves, and of the views inside
-VIEWS = {"filters": "First-layer filters", "maps": "Feature maps of a test digit", "gradients": "Gradient sizes"}
+VIEWS = {"filters": "Filters: start and now", "maps": "Feature maps of a test digit", "gradients": "Gradient sizes"}
 # the loss of a uniform guess among the 10 digits, and of one confident wrong answer (the book's loss, see
 # smartflow_core.loss.SoftmaxCrossEntropy: it adds -(1 - t) log(1 - p), so these are not ln 10 and -ln 1e-9)
 GUESS_LOSS = SoftmaxCrossEntropy().forward(np.zeros((1, 10)), np.eye(10)[:1])
 WORST_LOSS = SoftmaxCrossEntropy().forward(100 * np.eye(10)[1:2], np.eye(10)[:1])
 
 
-def duration(seconds: float | None) -> str:
-    """``75`` -> ``1 min 15 s``."""
-    if seconds is None:
-        return "–"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
+def live(run: TrainingRun | None = None) -> tuple[TrainingRun, Snapshot] | None:
+    """This session's run and its snapshot while it is under way (queued, training or paused), else None."""
+    run = run or session_slot().run
+    if run is None:
+        return None
+    snap = run.snapshot()
+    return (run, snap) if snap.active else None
+
+
+def lock_note(snap: Snapshot) -> None:
+    """The one line that says why the network and the settings cannot be changed now."""
+    if snap.status == Status.QUEUED:
+        text = _("This network waits for a free training slot: Stop to change it.")
+    elif snap.status == Status.PAUSED and snap.pause_requested:
+        text = _("The network is paused mid-run: Stop to change it, or Resume to train on.")
+    else:
+        text = _("The network is training: Stop or wait for the end to change it.")
+    st.info(text, icon=":material/lock:")
+
+
+def last_run() -> TrainingRun | None:
+    """This session's latest run, under way or ended (None before the first)."""
+    return session_slot().run
 
 
 # ---------------------------------------------------------------------------------------------- buttons
@@ -52,7 +67,7 @@ def duration(seconds: float | None) -> str:
 def _start(config: TrainConfig, initial, name: str) -> None:
     data = resources.mnist()
     session_slot().start(TrainingRun(config, data.X_train, data.y_train, data.X_test, data.y_test,
-                                     initial=initial, label=name))
+                                   initial=initial, label=name))
 
 
 def _pause() -> None:
@@ -200,17 +215,24 @@ def _curves(run: TrainingRun, snap: Snapshot) -> None:
                     key="tr_accuracy_chart")
 
 
-def _view_controls(data: resources.Mnist) -> str:
+def _view_controls(data: resources.Mnist) -> tuple[str, tuple]:
     """Which view inside, and for the feature maps which test digit. Drawn outside the ticking fragments, so a
     redraw never swallows what the learner is typing."""
     view = st.segmented_control(_("Look inside while it learns"), tuple(VIEWS), key=state.TR_VIEW, required=True,
                                 format_func=lambda v: _(VIEWS[v]), help=_(
-                                    "Filters: the first layer's weights. Feature maps: what every layer makes of "
-                                    "one test digit. Gradient sizes: how strongly each layer is being changed."))
+                                    "Filters: any convolution's weights as the run began, now, and the change. "
+                                    "Feature maps: what every layer makes of one test digit. Gradient sizes: how "
+                                    "strongly each layer is being changed."))
     if view == "maps":
-        st.number_input(_("Test digit"), 0, len(data.y_test) - 1, step=1, key=state.TR_DIGIT, width=200, help=_(
-            "Which test digit to send through the network (the maps follow the training live)."))
-    return view
+        last = len(data.y_test) - 1
+        bounded(st, _("Test digit"), 0, last, key=state.TR_DIGIT, step=1, width=200, why=lambda v: _(
+            "the test digits are numbered 0 to {:,}").format(last), help=_(
+            "Which test digit to send through the network (0 to {:,}; the maps follow the training live).").format(
+            last))
+    run = session_slot().run
+    if view == "filters" and run is not None:
+        return view, filters_ui.controls(run)
+    return view, ()
 
 
 def _feature_maps(run: TrainingRun, data: resources.Mnist) -> None:
@@ -225,14 +247,14 @@ def _feature_maps(run: TrainingRun, data: resources.Mnist) -> None:
         inside_ui.digit(net, data, index, "tr", picture=c1)
 
 
-def _inside(run: TrainingRun, snap: Snapshot, data: resources.Mnist, view: str) -> None:
+def _inside(run: TrainingRun, snap: Snapshot, data: resources.Mnist, view: str, chosen: tuple) -> None:
     if view == "filters":
-        if snap.filters is None:
+        if chosen:
+            filters_ui.panels(run, *chosen, snap.step)
+        elif snap.filters is None:
             st.caption(_("The filters appear after the first batch."))
         else:
             st.plotly_chart(train_charts.filters_figure(snap.filters), key="tr_filters")
-            st.caption(_("Purple weights add the pixel they cover, orange ones subtract it. From random noise, "
-                         "filters become stroke and edge detectors as training goes on."))
     elif view == "maps":
         _feature_maps(run, data)
     else:
@@ -255,12 +277,14 @@ def live_panel(data: resources.Mnist, settled: Snapshot | None) -> None:
         st.info(_("Press **Start** to train. The curves and views below fill in as the network learns."))
         return
     ticking = moving(settled)
+    queued = settled is not None and settled.status == Status.QUEUED
 
     @st.fragment(run_every=REFRESH if ticking else None)
     def progress() -> None:
         snap = run.snapshot()
-        if moving(snap) != ticking:
-            st.rerun()  # the run settled (or woke up): redraw the buttons, switch the timers off or on
+        if moving(snap) != ticking or (snap.status == Status.QUEUED) != queued:
+            st.rerun()  # the run settled, woke up or left the queue: redraw the buttons, the note above the
+            # network, and switch the timers off or on
         st.markdown(f"**{snap.label}**")
         _status(run, snap)
         _metrics(snap)
@@ -274,13 +298,13 @@ def live_panel(data: resources.Mnist, settled: Snapshot | None) -> None:
 
     progress()
     _compare_control()
-    view = _view_controls(data)
+    view, chosen = _view_controls(data)
 
     @st.fragment(run_every=REFRESH_INSIDE if ticking else None)
     def inside() -> None:
-        _inside(run, run.snapshot(), data, view)
+        _inside(run, run.snapshot(), data, view, chosen)
 
     inside()
 
 
-__all__ = ["buttons", "live_panel", "moving", "duration"]
+__all__ = ["buttons", "live_panel", "moving", "duration", "live", "lock_note", "last_run"]

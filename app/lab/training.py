@@ -7,6 +7,8 @@ network as its model config plus raw parameters. While it trains, :class:`Traini
   most every :data:`PROGRESS_EVERY` s, and always before it pauses or ends;
 - ``weights`` (raw copies of the parameters, between two optimizer steps) after step 1, then every
   ``publish_every`` s, before it pauses and at the end;
+- ``start`` once, with every convolution's filters as the run begins (the initial weights, taken just before
+  the first optimizer step, or those of the network it continues), so a page can show what training changed;
 - ``status`` when it starts running, pauses and resumes; ``end`` once, with the final status and the history.
 
 Pause and stop arrive through the ``go`` and ``stop`` events that the listener thread sets; a stop that has not
@@ -83,6 +85,9 @@ class Training:
         trainer = self.trainer = Trainer(net, cfg.make_optimizer())
         if self.continued:
             self.publish(net)
+            self.send_start(net)
+        else:
+            self.before_first_step(trainer.optim)
         history = trainer.fit(
             Xtr, ytr, Xte, yte, epochs=cfg.epochs, eval_every=cfg.eval_every, batch_size=cfg.batch_size,
             seed=cfg.seed, restart=not self.continued,  # restart would re-initialise the given weights
@@ -112,6 +117,16 @@ class Training:
             weights.fill(net, self.initial[1], np.dtype(self.config.dtype))
             self.initial = None
         return net
+
+    def before_first_step(self, optim) -> None:
+        """Send the initial filters just before the optimizer's first step: a fresh network creates its weights in
+        its first forward pass, inside ``fit``, and the step then changes them. The optimizer's own ``step`` is
+        restored at once, so nothing else about training changes."""
+        def first(params, grads):
+            del optim.step  # back to the class's method
+            self.send_start(self.trainer.net)
+            return optim.step(params, grads)
+        optim.step = first
 
     # ------------------------------------------------------------------ fit's callbacks
 
@@ -186,6 +201,13 @@ class Training:
         self.send(header)
         self.losses, self.evals, self.grads = [], [], []
         self.flushed_at = time.perf_counter()
+
+    def send_start(self, net: NeuralNetwork) -> None:
+        """Every convolution's filters as they are now, once per run (sent as they are: the bytes leave before
+        the next step changes them), with their places among the parameters and the layers."""
+        convs = weights.conv_weights(net)
+        self.send({"kind": "start", "index": [i for i, _n, _w in convs], "layers": [n for _i, n, _w in convs]},
+                  [w for _i, _n, w in convs])
 
     def publish(self, net: NeuralNetwork) -> None:
         """Raw copies of the weights, taken between optimizer steps, and the architecture to rebuild them."""

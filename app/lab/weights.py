@@ -41,6 +41,17 @@ def grad_labels(net: NeuralNetwork) -> tuple:
                  for op in layer.operations if isinstance(op, ParamOperation))
 
 
+def conv_weights(net: NeuralNetwork) -> list[tuple[int, int, np.ndarray]]:
+    """``(index among the network's parameters, layer position from 1, filters)`` of every convolution layer,
+    its filters ``(in_channels, out_channels, k, k)`` as they are (no copy)."""
+    found, index = [], 0
+    for position, layer in enumerate(net.layers, 1):
+        if isinstance(layer, Conv2DLayer) and layer.params:
+            found.append((index, position, layer.params[0]))
+        index += len(layer.params)
+    return found
+
+
 def published(net: NeuralNetwork) -> tuple[tuple, np.ndarray | None]:
     """Read-only copies of every parameter, and the first convolution's filters among them (or None)."""
     params, filters = [], None
@@ -54,4 +65,4 @@ def published(net: NeuralNetwork) -> tuple[tuple, np.ndarray | None]:
     return tuple(params), filters
 
 
-__all__ = ["fill", "network_from", "grad_rms", "grad_labels", "published"]
+__all__ = ["fill", "network_from", "grad_rms", "grad_labels", "conv_weights", "published"]
