@@ -105,6 +105,7 @@ class TrainingSession:
         self.buttons: dict[str, str] = {}
         self.lock = asyncio.Lock()  # one rerun at a time on the socket
         self.ticks = 0
+        self.fragments: dict[str, float] = {}  # the page's self-rerunning fragments: id -> interval (s)
 
     async def tick(self, every: float) -> None:
         """Rerun /train every ``every`` s, as a browser's live panel redraws (full reruns: a little more work)."""
@@ -112,6 +113,39 @@ class TrainingSession:
             await asyncio.sleep(every)
             await self.rerun()
             self.ticks += 1
+
+    async def browse(self) -> None:
+        """Rerun each self-rerunning fragment of /train at its own interval, as an open tab does (the browser
+        sends a fragment-scoped rerun on each fragment's timer; only the fragment's code runs)."""
+        due = {fid: time.monotonic() + every for fid, every in self.fragments.items()}
+        while True:
+            fid = min(due, key=due.get)
+            await asyncio.sleep(max(due[fid] - time.monotonic(), 0))
+            async with self.lock:
+                await self._fragment(fid)
+            self.ticks += 1
+            due[fid] = time.monotonic() + self.fragments[fid]
+
+    async def _fragment(self, fid: str) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string, cs.page_script_hash, cs.page_name = TRAIN_QUERY, self.pages.get("train", ""), "train"
+        cs.fragment_id, cs.is_auto_rerun = fid, True
+        cs.context_info.timezone, cs.context_info.locale = "UTC", "en-US"
+        cs.widget_states.SetInParent()
+        await self.ws.send(msg.SerializeToString())
+        deadline = time.monotonic() + 60
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), max(deadline - time.monotonic(), 0.1))
+            if isinstance(raw, str):
+                continue
+            fm = ForwardMsg()
+            fm.ParseFromString(raw)
+            if fm.WhichOneof("type") == "script_finished":
+                return
 
     async def connect(self) -> None:
         import websockets
@@ -152,6 +186,8 @@ class TrainingSession:
             kind = fm.WhichOneof("type")
             if kind == "navigation":
                 self.pages = {p.url_pathname: p.page_script_hash for p in fm.navigation.app_pages}
+            elif kind == "auto_rerun":
+                self.fragments[fm.auto_rerun.fragment_id] = fm.auto_rerun.interval
             elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
                 el = fm.delta.new_element
                 what = el.WhichOneof("type")
