@@ -19,11 +19,12 @@ TEXT_LIMIT = 10  # grids up to this many columns (and rows) print their numbers 
 MODEBAR = 34  # px: Plotly's toolbar shows in this band at the top right of a chart; titles sit below it
 
 
-def heading(text: str, size: int = 14) -> dict:
+def heading(text: str, size: int = 14, toolbar: bool = True) -> dict:
     """A chart's title, below the band where Plotly's toolbar appears on hover (or after a tap on a phone), so the
-    toolbar never covers it; ``automargin`` makes the top margin fit it."""
+    toolbar never covers it; ``automargin`` makes the top margin fit it. ``toolbar=False``: a chart shown without
+    the toolbar (``displayModeBar: False``) keeps its title at the top."""
     return {"text": text, "font": {"size": size}, "x": 0, "xanchor": "left", "xref": "paper", "y": 1,
-            "yanchor": "top", "yref": "container", "pad": {"t": MODEBAR}, "automargin": True}
+            "yanchor": "top", "yref": "container", "pad": {"t": MODEBAR if toolbar else 8}, "automargin": True}
 
 
 def fmt(x: float) -> str:

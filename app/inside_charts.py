@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from app.charts import COLORSCALE, figure
+from app.charts import COLORSCALE, figure, heading
 
 RANGES = ("map", "layer")           # each map its own colour range, or one range for the whole layer
 TILE = 56                           # a map's side in pixels, about: 28 x 2, 14 x 4, 7 x 8
@@ -171,7 +171,8 @@ def layer_figure(maps: np.ndarray, title: str, per_map: bool = True, *, cols: in
     axis = {"showgrid": False, "zeroline": False, "showticklabels": False, "ticks": "", "constrain": "domain"}
     if not per_map:
         title += f" · {range_text(tiles.limits.max(initial=0))}"
-    layout = {"title": {"text": title, "font": {"size": 13}}, "plot_bgcolor": "white", "dragmode": False,
+    layout = {"title": heading(title, 13, toolbar=False),  # shown without the toolbar
+              "plot_bgcolor": "white", "dragmode": False,
               "xaxis": {**axis, "range": [0, width_px]},
               "yaxis": {**axis, "range": [height_px, 0], "scaleanchor": "x"},
               "height": height or int(min(440, max(170, 300 * height_px / max(width_px, 1) + 60))),

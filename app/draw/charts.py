@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageOps
 
-from app.charts import SCALE, limit
+from app.charts import SCALE, heading, limit
 from app.i18n import _
 
 PURPLE, ORANGE, GREY = "#5e3c99", "#e66101", "#bdbdbd"
@@ -90,7 +90,7 @@ def output_strip(label: str, values: np.ndarray, *, width: int = 820) -> go.Figu
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", ticks="",
                      scaleanchor="x", constrain="domain")
     cell = min(width / cols, CELL)
-    fig.update_layout(title=dict(text=label, font=dict(size=13)), height=int(cell * rows) + 64,
+    fig.update_layout(title=heading(label, 13), height=int(cell * rows) + 64,
                       margin=dict(l=2, r=2, t=52, b=2), plot_bgcolor="white", dragmode=False)
     return fig
 
@@ -111,6 +111,6 @@ def saliency_overlay(image28: np.ndarray, saliency: np.ndarray, title: str, *, h
         colorbar=dict(thickness=10, len=0.8, tickfont=dict(size=10)),
         hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"))
     _image_axes(fig)
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height, margin=dict(l=2, r=2, t=34, b=2),
+    fig.update_layout(title=heading(title, 13), height=height, margin=dict(l=2, r=2, t=34, b=2),
                       plot_bgcolor="white", dragmode=False)
     return fig

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from app.charts import SCALE, limit
+from app.charts import SCALE, heading, limit
 from app.i18n import _
 
 RUN_COLOURS = ("#5e3c99", "#e66101", "#1b9e77", "#666666", "#d95f02")
@@ -58,7 +58,7 @@ def _curve_layout(fig: go.Figure, title: str, y_title: str, height: int) -> go.F
     screen, were drawn over the title; the figure grows a row per entry, so the plot keeps its height."""
     entries = sum(1 for trace in fig.data if trace.showlegend is not False)
     fig.update_layout(height=height + LEGEND_ROW * max(entries - 2, 0), margin=dict(l=8, r=8, t=40, b=8),
-                      title=dict(text=title, font=dict(size=14)), plot_bgcolor="white", uirevision="keep",
+                      title=heading(title, 14), plot_bgcolor="white", uirevision="keep",
                       hovermode="x unified", legend=dict(orientation="h", yref="container", y=0, yanchor="bottom",
                                                          x=0, xanchor="left", font=dict(size=11)))
     fig.update_xaxes(title=_("epochs"), gridcolor=GRID, zeroline=False, rangemode="tozero")
@@ -142,7 +142,7 @@ def maps_figure(maps: np.ndarray, title: str, what: str = "map", cols: int | Non
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     rows, cols_px = z.shape
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), plot_bgcolor="white", dragmode=False,
+    fig.update_layout(title=heading(title, 13), plot_bgcolor="white", dragmode=False,
                       height=height or int(min(420, max(160, 260 * rows / max(cols_px, 1) + 60))),
                       margin=dict(l=4, r=4, t=36, b=4))
     return fig
@@ -178,8 +178,8 @@ def filter_grid_figure(filters: np.ndarray, title: str, m: float | None = None, 
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, ticks="", showgrid=False,
                      zeroline=False)
     fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), plot_bgcolor="white", dragmode=False,
-                      height=int(min(900, z.shape[0] * cell + 90)), margin=dict(l=4, r=4, t=32, b=44))
+    fig.update_layout(title=heading(title, 13, toolbar=False), plot_bgcolor="white", dragmode=False,  # shown without
+                      height=int(min(900, z.shape[0] * cell + 90)), margin=dict(l=4, r=4, t=32, b=44))  # it
     return fig
 
 
@@ -189,7 +189,7 @@ def vector_figure(values: np.ndarray, title: str, labels=None, height: int = 220
     x = list(labels) if labels is not None else list(range(len(v)))
     fig = go.Figure(go.Bar(x=x, y=v, marker_color=np.where(v >= 0, RUN_COLOURS[0], RUN_COLOURS[1]),
                            hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
-    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height, plot_bgcolor="white",
+    fig.update_layout(title=heading(title, 13), height=height, plot_bgcolor="white",
                       margin=dict(l=8, r=8, t=36, b=8), bargap=0.15)
     fig.update_xaxes(type="category" if labels is not None else "linear", showgrid=False)
     fig.update_yaxes(gridcolor=GRID, zerolinecolor="#999")
@@ -207,7 +207,7 @@ def probability_figure(probs: np.ndarray, true: int | None = None, height: int =
     fig = go.Figure(go.Bar(x=[str(d) for d in range(len(p))], y=p, marker_color=colours,
                            text=[f"{v:.0%}" if v >= 0.01 else "" for v in p], textposition="outside",
                            hovertemplate=_("digit") + " %{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(title=dict(text=_("Probabilities"), font=dict(size=13)), height=height, plot_bgcolor="white",
+    fig.update_layout(title=heading(_("Probabilities"), 13), height=height, plot_bgcolor="white",
                       bargap=0.2, margin=dict(l=8, r=8, t=36, b=8))
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", gridcolor=GRID)
     fig.update_xaxes(type="category", title=_("digit"))

@@ -46,7 +46,7 @@ def digit(net: NeuralNetwork, data: resources.Mnist, index: int, prefix: str, pi
     true = int(data.y_test[index])
     where = picture if picture is not None else st
     where.plotly_chart(train_charts.probability_figure(insight.probabilities(net, x), true, height=210),
-                       key=f"{prefix}_probs")
+                       key=f"{prefix}_probs", config={"displayModeBar": False})  # narrow: its toolbar took two rows
     where.caption(_("Green: the true digit; orange: a wrong answer."))
     layers = insight.feature_maps(net, x)
     for n, (title, maps) in enumerate(layers):

@@ -60,3 +60,30 @@ def test_no_toolbar_or_legend_covers_a_lesson_chart_title(browser, app_url, widt
         assert not found, "\n".join(found)
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
+def test_no_toolbar_or_legend_covers_a_lab_chart_title(browser, app_url, width, height):
+    """Evaluate with a digit opened (the narrow probability chart's toolbar took two rows over its title), Draw
+    with a scribble."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{app_url}/evaluate?lesson=evaluate&src=pretrained&cell=all&digit=0")  # a digit opened
+        page.wait_for_selector(APP_READY)
+        page.locator(".st-key-ev_maps_0 .main-svg").first.wait_for()
+        page.wait_for_selector(APP_READY)
+        page.wait_for_timeout(500)
+        titled = sum(1 for chart in page.evaluate(BOXES) if chart["t"])
+        found = [f"/evaluate at {width} px: {c}" for c in collisions(page)]
+        page.goto(f"{app_url}/draw?lesson=draw&ex=scribble")
+        page.wait_for_selector(APP_READY)
+        page.get_by_text("The network reads").first.wait_for()
+        page.wait_for_timeout(800)
+        titled += sum(1 for chart in page.evaluate(BOXES) if chart["t"])
+        found += [f"/draw at {width} px: {c}" for c in collisions(page)]
+        assert titled >= 4
+        assert not found, "\n".join(found)
+    finally:
+        ctx.close()
