@@ -8,6 +8,8 @@ import re
 
 import pytest
 from conftest import APP_READY, SHOTS
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.e2e
 
@@ -58,21 +60,42 @@ def lab(request, browser, app_url):
 
 
 def view(page, name: str) -> None:
-    page.get_by_role("radio", name=name).click(force=True)  # a segment of the view control
+    """Choose a view (a segment of the view control). A click that lands while the live panel redraws can be lost:
+    click again until the segment is checked."""
+    segment = page.get_by_role("radio", name=name)
+    for _ in range(5):
+        segment.click(force=True)
+        try:
+            page.wait_for_function("e => e.checked || e.getAttribute('aria-checked') === 'true'",
+                                   arg=segment.element_handle(), timeout=5_000)
+            return
+        except PlaywrightTimeout:  # try the click again
+            continue
+    raise AssertionError(f"the view {name!r} could not be chosen")
 
 
 def shoot(page, element, name: str) -> None:
-    """A screenshot of ``element`` (Streamlit scrolls inside its main block, so a page shot shows the viewport)."""
+    """A screenshot of ``element`` (Streamlit scrolls inside its main block, so a page shot shows the viewport), for
+    a person to look at: not a check, so a redraw that keeps replacing the element leaves it out."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    element.screenshot(path=str(SHOTS / f"{name}_{page.screen}.png"))
+    for _ in range(3):  # the live panel redraws every second: an element can be replaced while it is shot
+        try:
+            element.screenshot(path=str(SHOTS / f"{name}_{page.screen}.png"))
+            return
+        except PlaywrightError:
+            page.wait_for_timeout(200)
 
 
 def test_no_legend_covers_its_title(lab):
     page = lab
     view(page, "Gradient sizes")
     # the gradient sizes are recorded every 10 steps: wait for two points on each of its six lines
-    page.wait_for_function(f"""() => ({CHARTS})().some(c => c.title.startsWith('Gradient size') && c.points >= 2
-                                                        && c.legend)""")
+    try:
+        page.wait_for_function(f"""() => ({CHARTS})().some(c => c.title.startsWith('Gradient size')
+                                                            && c.points >= 2 && c.legend)""")
+    except PlaywrightTimeout:  # say what the page showed instead
+        status = page.get_by_test_id("stMain").inner_text()[:1500]
+        raise AssertionError(f"no gradient chart with two points and a legend: {charts(page)}\n{status}") from None
     found = charts(page)
     curves = [c for c in found if c["legend"]]
     assert any(c["title"].startswith("Gradient size") for c in curves), found
