@@ -8,6 +8,12 @@ prefix: ``c1_`` 1D convolution, ``c2_`` 2D convolution, ``mc_`` multichannel, ``
 """
 from __future__ import annotations
 
+# Plotly imports pandas the first time a figure is made. The first reruns of a fresh process run in threads at
+# once, and two threads importing pandas together can find it half made ("partially initialized module 'pandas'
+# has no attribute 'Series'", 2-4 of 10 first loads on a new process). The entry script imports this module before
+# any page runs, so pandas is made whole here, under this module's import lock; the training workers, which never
+# import this module, do not pay for it.
+import pandas  # noqa: F401
 import streamlit as st
 
 from app.lab.builder import from_preset
