@@ -122,30 +122,9 @@ class TrainingSession:
             fid = min(due, key=due.get)
             await asyncio.sleep(max(due[fid] - time.monotonic(), 0))
             async with self.lock:
-                await self._fragment(fid)
+                await self._rerun("train", None, fragment=fid)
             self.ticks += 1
             due[fid] = time.monotonic() + self.fragments[fid]
-
-    async def _fragment(self, fid: str) -> None:
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        msg = BackMsg()
-        cs = msg.rerun_script
-        cs.query_string, cs.page_script_hash, cs.page_name = TRAIN_QUERY, self.pages.get("train", ""), "train"
-        cs.fragment_id, cs.is_auto_rerun = fid, True
-        cs.context_info.timezone, cs.context_info.locale = "UTC", "en-US"
-        cs.widget_states.SetInParent()
-        await self.ws.send(msg.SerializeToString())
-        deadline = time.monotonic() + 60
-        while True:
-            raw = await asyncio.wait_for(self.ws.recv(), max(deadline - time.monotonic(), 0.1))
-            if isinstance(raw, str):
-                continue
-            fm = ForwardMsg()
-            fm.ParseFromString(raw)
-            if fm.WhichOneof("type") == "script_finished":
-                return
 
     async def connect(self) -> None:
         import websockets
@@ -161,7 +140,7 @@ class TrainingSession:
         async with self.lock:
             return await self._rerun(page, click)
 
-    async def _rerun(self, page: str, click: str | None) -> list[str]:
+    async def _rerun(self, page: str, click: str | None, fragment: str = "") -> list[str]:
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -170,6 +149,7 @@ class TrainingSession:
         cs.query_string = TRAIN_QUERY if page == "train" else ""
         cs.page_script_hash = self.pages.get(page, "")
         cs.page_name = page
+        cs.fragment_id, cs.is_auto_rerun = fragment, bool(fragment)  # a fragment's timer: only its code runs
         cs.context_info.timezone, cs.context_info.locale = "UTC", "en-US"
         cs.widget_states.SetInParent()
         if click is not None:
@@ -197,7 +177,7 @@ class TrainingSession:
                     texts.append(el.progress.text)
                 elif what == "alert":
                     texts.append(el.alert.body)
-            elif kind == "script_finished" and fm.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+            elif kind == "script_finished" and (fragment or fm.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY):
                 return texts
 
     async def steps(self) -> tuple[int, int, str]:
