@@ -4,6 +4,7 @@ snapshot with a deadline, never a bare sleep.
 
 ``make_run`` stops and joins every run it made, then checks that no relay thread and no worker process is left.
 """
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from app.lab.config import TrainConfig
 from app.lab.run import THREAD_NAME, TrainingRun, workers
-from app.lab.run_queue import RunQueue
+from app.lab.run_queue import RunQueue, run_queue
 from smartflow_core.data import SUBSET_PATH, load_mnist
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +72,26 @@ def wait_for(run: TrainingRun, predicate, timeout: float = TIMEOUT):
 
 
 LONG = dict(epochs=500)  # never finishes by itself inside a test: each test stops it
+
+
+@contextlib.contextmanager
+def only_slot_taken():
+    """The server's queue cut to one slot, held by another session's run (the lab tests' queue): the page's run
+    must wait. Afterwards that run is stopped and the cap restored. Yields the other run."""
+    queue, cap = run_queue(), run_queue().max_runs
+    X, y, Xt, yt = load_mnist(SUBSET_PATH)
+    tiny = {**TINY, "layers": [{**TINY["layers"][0], "out_channels": 2}, *TINY["layers"][1:]]}
+    other = TrainingRun(TrainConfig(model=tiny, train_size=500, epochs=500, eval_test_size=100), X, y, Xt, yt,
+                        label="another session's run")
+    try:
+        queue.set_max_runs(1)
+        other.start()
+        deadline = time.monotonic() + 60
+        while other.snapshot().status != "running":  # it holds the only slot
+            assert time.monotonic() < deadline, "the other session's run never started"
+            time.sleep(0.05)
+        yield other
+    finally:
+        other.stop()
+        other.join(TIMEOUT)
+        queue.set_max_runs(cap)

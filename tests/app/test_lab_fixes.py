@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 from apptest import TIMEOUT, errors, figure, infos, open_page, plotly_array
-from runs import ROOT, TINY, wait_for
+from runs import ROOT, TINY, only_slot_taken, wait_for
 
 from app import state
 from app.lab import builder, builder_ui, filters_ui, notes, weights
@@ -28,8 +28,7 @@ from app.lab.config import TrainConfig
 from app.lab.filters import layer_filters, per_output
 from app.lab.link import arch_to_text
 from app.lab.run import THREAD_NAME, TrainingRun, workers
-from app.lab.run_queue import RunQueue, run_queue
-from smartflow_core.data import SUBSET_PATH, load_mnist
+from app.lab.run_queue import RunQueue
 from smartflow_core.persist import PRETRAINED, build_model, load_model
 from smartflow_core.presets import PRESETS
 from smartflow_core.trainer import Trainer
@@ -125,27 +124,12 @@ def test_a_live_run_locks_the_network_and_its_settings_until_it_ends(lab):
 
 
 def test_a_queued_run_locks_the_network_too(lab):
-    queue, cap = run_queue(), run_queue().max_runs
-    X, y, Xt, yt = load_mnist(SUBSET_PATH)
-    tiny = builder.Architecture((builder.ConvBlock(2, 3),)).model_config()
-    other = TrainingRun(TrainConfig(model=tiny, train_size=500, epochs=500, eval_test_size=100), X, y, Xt, yt,
-                        label="another session's run")
-    try:
-        queue.set_max_runs(1)
-        other.start()
-        deadline = time.monotonic() + TIMEOUT
-        while other.snapshot().status != "running":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    with only_slot_taken():
         at = small(lab())
         at.button(key="tr_start").click().run()
         wait_until(at, lambda a: any("in the queue" in i for i in infos(a)), "the queue")
         assert "This network waits for a free training slot: Stop to change it." in infos(at)
         assert disabled(at, key("conv", 0, "kernel")) and disabled(at, "tr_batch")
-    finally:
-        other.stop()
-        other.join(TIMEOUT)
-        queue.set_max_runs(cap)
 
 
 # ---------------------------------------------------------------------------------------------- 5. preset links

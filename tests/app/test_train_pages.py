@@ -12,13 +12,10 @@ import time
 import numpy as np
 import pytest
 from apptest import TIMEOUT, errors, figure, infos, metrics
+from runs import only_slot_taken
 from streamlit.testing.v1 import AppTest
 
 from app.lab import builder
-from app.lab.config import TrainConfig
-from app.lab.run import TrainingRun
-from app.lab.run_queue import run_queue
-from smartflow_core.data import SUBSET_PATH, load_mnist
 from smartflow_core.persist import PRETRAINED, build_model, load_model, model_bytes
 
 
@@ -253,28 +250,13 @@ def test_a_run_that_does_not_learn_gets_a_hint(lab):
 
 
 def test_a_run_waits_in_the_server_queue_and_shows_its_place(lab):
-    queue, cap = run_queue(), run_queue().max_runs
-    X, y, Xt, yt = load_mnist(SUBSET_PATH)
-    tiny = builder.Architecture((builder.ConvBlock(2, 3),)).model_config()
-    other = TrainingRun(TrainConfig(model=tiny, train_size=500, epochs=500, eval_test_size=100), X, y, Xt, yt,
-                        label="another session's run")
-    try:
-        queue.set_max_runs(1)
-        other.start()
-        deadline = time.monotonic() + TIMEOUT
-        while other.snapshot().status != "running":  # it holds the only slot
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    with only_slot_taken() as other:
         at = small(lab(), epochs=20)
         button(at, "tr_start").click().run()
         wait_until(at, lambda a: any("you are number 1 in the queue" in i for i in infos(a)), "the queue")
         assert not button(at, "tr_stop").disabled  # a queued run can be stopped, or waits for its turn
         other.stop()
         wait_until(at, lambda a: "Epoch 1 of 20 · batch" in progress_text(a), "its turn")
-    finally:
-        other.stop()
-        other.join(TIMEOUT)
-        queue.set_max_runs(cap)
 
 
 def test_continue_training_the_pretrained_model(lab):
