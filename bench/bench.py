@@ -8,6 +8,7 @@
 Each thread count runs in its own process (BLAS reads OPENBLAS_NUM_THREADS once, at import); the app runs with
 one. PyTorch, when it is installed, runs the same model in the same process as a comparison; it is never a
 dependency. The tables go to stdout and bench/results.md. Speed belongs here, never in a test's assertion.
+bench/bench_lab_net.py compares the training lab's default network with PyTorch, operation by operation.
 """
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ def kernels(np, dtype) -> dict[str, float]:
     x = rng.normal(size=(60, 1, 28, 28)).astype(dtype)
     w = rng.normal(size=(1, 32, 5, 5)).astype(dtype)
     g = rng.normal(size=(60, 32, 28, 28)).astype(dtype)
-    return {"forward": median_ms(lambda: conv2d_forward(x, w)),
+    # the chapter's layer flattens: its output is stored in the chapter's order (conv.py's batch_first)
+    return {"forward": median_ms(lambda: conv2d_forward(x, w, batch_first=True)),
             "input gradient": median_ms(lambda: conv2d_input_grad(x.shape, w, g)),
             "filter gradient": median_ms(lambda: conv2d_param_grad(x, g, (5, 5)))}
 

@@ -210,7 +210,9 @@ class Conv2DLayer(Layer):
         shape = (in_channels, self.out_channels, self.param_size, self.param_size)
         W = self._random().normal(0, scale, size=shape).astype(_param_dtype(input_), copy=False)
         self.params = [W]
-        self.operations = [Conv2D_Op(W, self.stride, self.padding, self.book), self.activation]
+        # a flattened output is stored in the chapter's order, which Flatten and the dense layer read as it is
+        self.operations = [Conv2D_Op(W, self.stride, self.padding, self.book, batch_first=self.flatten),
+                           self.activation]
         if self.flatten:
             self.operations.append(Flatten())
         if self.dropout < 1.0:

@@ -3,6 +3,9 @@
 x: (batch, channels, height, width) -> (batch, channels, out_h, out_w), ``out_h = (height - size) // stride + 1``.
 Each output cell summarises one ``size x size`` window: its maximum, or its mean. The gradient of a max goes
 only to the cell that won the window (the first one on a tie); the gradient of a mean is shared equally.
+
+Both directions work on ``size * size`` strided views of the whole batch (one per cell of the window), never on
+copies of the windows, and keep the input's memory order (the convolution's batch-innermost layout).
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def pool2d_forward(x: ndarray, size: int = 2, stride: int | None = None, mode: s
         raise ValueError(f"expected x of shape (batch, channels, h, w), got {x.shape}")
     stride, out_hw = pool_geometry(x.shape[2:], size, stride)
     views = _shifted(x, size, stride, out_hw)
-    out = next(views).copy()
+    out = next(views).copy(order="K")  # in the input's memory order
     for view in views:
         if mode == "max":
             np.maximum(out, view, out=out)
@@ -63,21 +66,39 @@ def pool2d_input_grad(x: ndarray, output_grad: ndarray, size: int = 2, stride: i
     if output_grad.shape != x.shape[:2] + (oh, ow):
         raise ValueError(f"output gradient has shape {output_grad.shape}, the output has shape "
                          f"{x.shape[:2] + (oh, ow)}")
-    grad = np.zeros_like(x, dtype=np.result_type(x, output_grad))
+    # in x's memory order; no zeros needed when every cell lies in exactly one window and is written once
+    tiled = mode == "max" and stride == size and (oh * size, ow * size) == x.shape[2:]
+    grad = (np.empty_like if tiled else np.zeros_like)(x, dtype=np.result_type(x, output_grad))
+    cells = zip(_shifted(x, size, stride, (oh, ow)), _shifted(grad, size, stride, (oh, ow)))
     if mode == "avg":
         share = output_grad / grad.dtype.type(size * size)
-        for target in _shifted(grad, size, stride, (oh, ow)):
+        for _, target in cells:
             target += share
         return grad
     best = pool2d_forward(x, size, stride, "max") if output is None else output
-    open_ = np.ones(best.shape, dtype=bool)  # windows whose winner is still to be found
-    hit = np.empty(best.shape, dtype=bool)
-    for view, target in zip(_shifted(x, size, stride, (oh, ow)), _shifted(grad, size, stride, (oh, ow))):
+    if output_grad.strides != best.strides:  # (Flatten's backward) one copy into the maps' memory order
+        output_grad = _in_order_of(best, output_grad)
+    hit = np.empty_like(best, dtype=bool)
+    unclaimed = None  # the windows whose winner is still to be found
+    for n, (view, target) in enumerate(cells):
         np.equal(view, best, out=hit)
-        hit &= open_
-        open_ &= ~hit
-        target += output_grad * hit
+        if unclaimed is None:
+            unclaimed = ~hit
+        else:
+            hit &= unclaimed
+            if n < size * size - 1:
+                unclaimed ^= hit  # hit is within unclaimed: this clears the windows just won
+        if stride >= size:  # windows do not overlap: each input cell belongs to one window at most
+            np.multiply(output_grad, hit, out=target)
+        else:
+            target += output_grad * hit
     return grad
+
+
+def _in_order_of(like: ndarray, a: ndarray) -> ndarray:
+    out = np.empty_like(like, dtype=a.dtype)
+    out[...] = a
+    return out
 
 
 class Pool2D(Operation):

@@ -1,6 +1,6 @@
-"""The speed-ups keep their promises: chunked im2col, the kept patch columns and the raw-bit dropout masks give
-the same numbers as the plain paths (or, for the masks, the documented statistics), and the choice survives a
-save and a load. Speed itself is measured in bench/, not here."""
+"""The speed-ups keep their promises: chunked im2col and the raw-bit dropout masks give the same numbers as the
+plain paths (or, for the masks, the documented statistics), only a small layer that flattens keeps its patch
+columns, and the mask choice survives a save and a load. Speed itself is measured in bench/, not here."""
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -30,23 +30,31 @@ def test_chunked_kernels_match_the_loops(monkeypatch, stride, pad):
                     rtol=1e-10, atol=1e-10)
 
 
-def test_training_pass_keeps_columns_and_inference_drops_them():
+@pytest.mark.parametrize("stride,pad", [(1, None), (2, 1)])
+def test_only_a_small_flattening_layer_keeps_its_patch_columns(monkeypatch, stride, pad):
+    # a training pass of a layer that flattens keeps the whole batch's columns for its filter gradient when they
+    # fit KEEP_ELEMENTS; inference, book mode, larger columns and batch-innermost layers keep none (their filter
+    # gradient extracts the columns again, band by band): the gradients are the loops' either way
     rng = np.random.default_rng(0)
     x, w = rng.normal(size=(4, 2, 6, 6)), rng.normal(size=(2, 3, 3, 3))
-    op = conv.Conv2D_Op(w.copy(), stride=2, padding=1, book=False)
-    out = op.forward(x)
-    g = rng.normal(size=out.shape)
-    assert op._cols is not None and op._cols.shape == (4, 2 * 9, out.shape[2] * out.shape[3])
-    op.backward(g)
-    assert_allclose(op.param_grad, conv.conv2d_param_grad(x, g, (3, 3), 2, 1), rtol=1e-12, atol=1e-12)
-    op.forward(x[:1], inference=True)
-    assert op._cols is None  # nothing held for a pass that is not trained on
-    op.backward(g[:1])
-    assert_allclose(op.param_grad, conv.conv2d_param_grad(x[:1], g[:1], (3, 3), 2, 1), rtol=1e-12, atol=1e-12)
+
+    def trained(op, inference=False):
+        out = op.forward(x, inference)
+        g = rng.normal(size=out.shape)
+        op.backward(g)
+        assert_allclose(op.param_grad, ref._param_grad(x, g, w, pad, stride), rtol=1e-12, atol=1e-12)
+        assert_allclose(op.input_grad, ref._input_grad(x, g, w, pad, stride), rtol=1e-12, atol=1e-12)
+        return op
+    flattening = conv.Conv2D_Op(w.copy(), stride, pad, book=False, batch_first=True)
+    assert trained(flattening)._cols.shape == (4, 2 * 9, flattening.output[0, 0].size)
+    assert trained(flattening, inference=True)._cols is None
+    assert trained(conv.Conv2D_Op(w.copy(), stride, pad, book=False))._cols is None
+    monkeypatch.setattr(conv, "KEEP_ELEMENTS", 4 * 2 * 9 * flattening.output[0, 0].size - 1)
+    assert trained(conv.Conv2D_Op(w.copy(), stride, pad, book=False, batch_first=True))._cols is None
 
 
 def test_book_mode_keeps_no_columns():
-    op = conv.Conv2D_Op(np.ones((1, 1, 3, 3)), book=True)
+    op = conv.Conv2D_Op(np.ones((1, 1, 3, 3)), book=True, batch_first=True)
     op.forward(np.ones((2, 1, 4, 4)))
     assert op._cols is None
 
