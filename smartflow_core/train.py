@@ -2,7 +2,9 @@
 
 Prints a progress bar and the test accuracy at every evaluation, saves the model with its metadata (preset,
 seed, test accuracy on the full test set, training time). ``--preset chapter`` runs the chapter's experiment
-(add ``--book`` for the book's gradients).
+(add ``--book`` for the book's gradients). ``--augment medium`` (or ``light``, ``strong``, or explicit
+``shift=2,rotate=15,elastic_alpha=34,...``) trains on randomly transformed copies of each batch; the
+augmentation is recorded in the metadata (``"augment": null`` without it).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from smartflow_core import book_mode
+from smartflow_core.augment import AUGMENT_PRESETS, Augment
 from smartflow_core.data import load_mnist
 from smartflow_core.eval import calc_accuracy_model
 from smartflow_core.log import enable_logging
@@ -42,6 +45,13 @@ def _print_eval(info) -> None:
     print(f"test accuracy after {where}: {info.accuracy:.2f}%", flush=True)
 
 
+def _augment_arg(text: str) -> Augment:
+    try:
+        return Augment.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
@@ -50,6 +60,10 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
     ap.add_argument("--book", action="store_true", help="the book's convolution gradients (bugs included)")
+    ap.add_argument("--augment", type=_augment_arg, default=None, metavar="SPEC",
+                    help=f"augment the training batches: a strength ({', '.join(AUGMENT_PRESETS)}) or name=value "
+                    "pairs, e.g. 'shift=2,rotate=15,scale=0.1,shear=0.2,elastic_alpha=34,elastic_sigma=4,"
+                    "thickness=0.5' (default: none)")
     ap.add_argument("--out", type=Path, default=None, help=f"where to save the model (default {PRETRAINED} "
                     "for the default preset, else nothing)")
     args = ap.parse_args(argv)
@@ -63,6 +77,9 @@ def main(argv=None) -> int:
     with book_mode(args.book):
         net = build(preset)
     print(net)
+    augment = args.augment if args.augment is not None and args.augment.active else None
+    if augment is not None:
+        print(f"training batches augmented with {augment}")
     optim = SGDMomentum(preset.lr, final_lr=preset.final_lr, decay_type=preset.decay_type, momentum=preset.momentum)
     epochs = args.epochs or preset.epochs
     start = time.perf_counter()
@@ -70,7 +87,7 @@ def main(argv=None) -> int:
     history = trainer.fit(Xtr, one_hot(y_train, dtype=dtype), Xte, one_hot(y_test, dtype=dtype), epochs=epochs,
                           eval_every=1, batch_size=preset.batch_size, seed=preset.seed, early_stopping=False,
                           conv_testing=args.preset == "chapter", on_batch=_bar(sys.stderr),
-                          on_eval=_print_eval)
+                          on_eval=_print_eval, augment=augment)
     seconds = time.perf_counter() - start
     accuracy = calc_accuracy_model(trainer.net, Xte, y_test)
     print(f"test accuracy {accuracy:.2f}% on {len(y_test)} images after {epochs} epoch(s), {seconds:.0f} s")
@@ -79,6 +96,7 @@ def main(argv=None) -> int:
         meta = {"preset": preset.name, "seed": preset.seed, "epochs": epochs, "test_accuracy": accuracy,
                 "test_images": int(len(y_test)), "train_images": int(len(y_train)), "train_seconds": round(seconds, 1),
                 "standardize": {"mean": MNIST_MEAN, "std": MNIST_STD}, "book": args.book,
+                "augment": augment.to_dict() if augment is not None else None,
                 "history": history.to_dict(),
                 "command": "python -m smartflow_core.train " + " ".join(argv or sys.argv[1:])}
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy import ndarray
 
+from smartflow_core.augment import Augment, as_images
+from smartflow_core.augment import augment as augment_batch
 from smartflow_core.log import logger
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.optimizers import SGD, Optimizer, SGDMomentum
@@ -33,12 +35,14 @@ class BatchInfo:
 
 @dataclass(frozen=True)
 class EvalInfo:
-    """A test-set evaluation: loss and accuracy (percent) in inference mode."""
+    """A test-set evaluation: loss and accuracy (percent) in inference mode; ``aug_accuracy``, when a caller
+    measures it, the accuracy on an augmented copy of the same test digits (the training lab does)."""
     epoch: int
     batch: int
     step: int
     loss: float | None
     accuracy: float
+    aug_accuracy: float | None = None
 
 
 @dataclass
@@ -88,7 +92,8 @@ class Trainer:
             on_eval: Callable[[EvalInfo], None] | None = None,
             on_epoch: Callable[[int, History], None] | None = None,
             should_stop: Callable[[], bool] | None = None,
-            max_batches: int | None = None, eval_batch_size: int = 1000) -> History:
+            max_batches: int | None = None, eval_batch_size: int = 1000,
+            augment: Augment | None = None) -> History:
         """Train for ``epochs`` over shuffled batches; evaluate on the test set every ``eval_every`` epochs.
 
         Labels are one-hot (n, classes). With ``early_stopping``, an evaluation whose loss does not improve
@@ -96,8 +101,12 @@ class Trainer:
         batch (re-run in inference mode after its update) and the test accuracy every 100 batches, as the
         chapter shows. ``should_stop`` is asked between batches; ``max_batches`` ends the run early (both leave
         ``history.stopped`` set). A NaN or infinite loss stops the run with ``history.diverged`` set.
+        ``augment`` (an :class:`~smartflow_core.augment.Augment`) transforms each training batch, never the test
+        set, with draws from the network's generator, so the seed still reproduces the run; ``None`` (the
+        default) trains exactly as without it.
         """
         _check_data(X_train, y_train, X_test, y_test, batch_size, epochs, eval_every)
+        _check_augment(augment, X_train)
         self.optim.max_epochs = epochs
         self.optim._setup_decay()
         self.net.rng.seed(seed)
@@ -117,6 +126,8 @@ class Trainer:
                     history.stopped = True
                     break
                 X_batch, y_batch = X_shuf[i:i + batch_size], y_shuf[i:i + batch_size]
+                if augment is not None:
+                    X_batch = augment_batch(X_batch, augment, self.net.rng)
                 loss = self.net.train_batch(X_batch, y_batch)
                 if not np.isfinite(loss):
                     history.diverged = True
@@ -194,6 +205,14 @@ def _check_data(X_train, y_train, X_test, y_test, batch_size, epochs, eval_every
     if batch_size < 1 or epochs < 1 or eval_every < 1:
         raise ValueError(f"batch_size, epochs and eval_every must be at least 1, got {batch_size}, {epochs}, "
                          f"{eval_every}")
+
+
+def _check_augment(augment, X_train) -> None:
+    if augment is None:
+        return
+    if not isinstance(augment, Augment):
+        raise ValueError(f"augment must be an Augment or None, got {type(augment).__name__}")
+    as_images(X_train[:1])  # raises ValueError naming the shape when the data are not images
 
 
 __all__ = ["Trainer", "BatchInfo", "EvalInfo", "History", "evaluate", "Optimizer", "SGD", "SGDMomentum"]

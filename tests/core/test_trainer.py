@@ -4,6 +4,8 @@ import logging
 import numpy as np
 import pytest
 
+from smartflow_core import trainer as trainer_module
+from smartflow_core.augment import AUGMENT_PRESETS, Augment
 from smartflow_core.layer import Conv2DLayer, DenseLayer, Pool2DLayer
 from smartflow_core.loss import SoftmaxCrossEntropy
 from smartflow_core.nn import NeuralNetwork
@@ -127,3 +129,43 @@ def test_learning_rate_decay():
         Trainer(small_net(), opt).fit(X, y, X, y, epochs=3, eval_every=10, batch_size=100, seed=1)
         # decayed between epochs: the last epoch runs at final_lr (the book decayed once more, below it)
         assert opt.lr == pytest.approx(final), kind
+
+
+def _losses(augment=..., seed=7, X=None, y=None):
+    X, y = blobs(dtype=np.float32) if X is None else (X, y)
+    kwargs = {} if augment is ... else {"augment": augment}
+    h = Trainer(small_net(), SGD(lr=0.1)).fit(X, y, X, y, epochs=2, eval_every=1, batch_size=30, seed=seed,
+                                             **kwargs)
+    return [loss for _, loss in h.batch_losses], h
+
+
+def test_augment_none_or_all_zero_trains_exactly_as_before():
+    plain, _ = _losses()
+    assert _losses(None)[0] == plain  # bit for bit
+    assert _losses(Augment())[0] == plain  # nothing switched on: nothing drawn, the same run
+
+
+def test_augmented_training_is_reproducible_and_never_touches_the_test_set(monkeypatch):
+    strong = AUGMENT_PRESETS["strong"]
+    first, _ = _losses(strong)
+    assert _losses(strong)[0] == first  # the seed reproduces an augmented run
+    assert first != _losses()[0] and first != _losses(strong, seed=8)[0]
+    seen = []
+    real = trainer_module.augment_batch
+    monkeypatch.setattr(trainer_module, "augment_batch", lambda X, p, rng: seen.append(len(X)) or real(X, p, rng))
+    X, y = blobs(dtype=np.float32)
+    trainer = Trainer(small_net(), SGD(lr=0.1))
+    h = trainer.fit(X[:240], y[:240], X[240:], y[240:], epochs=2, eval_every=1, batch_size=30, seed=7,
+                    augment=strong)
+    assert seen == [30] * 16  # training batches only
+    loss, accuracy = evaluate(trainer.net, X[240:], y[240:])
+    assert (h.evals[-1].loss, h.evals[-1].accuracy) == (loss, accuracy)  # evaluated on the plain test set
+
+
+def test_augment_needs_images():
+    X, y = blobs()
+    net = NeuralNetwork([DenseLayer(2)], SoftmaxCrossEntropy(), seed=1)
+    with pytest.raises(ValueError, match="augmentation needs images"):
+        Trainer(net, SGD(lr=0.1)).fit(X[:, 0, 0], y, X[:, 0, 0], y, augment=Augment(shift=1))
+    with pytest.raises(ValueError, match="augment must be an Augment or None"):
+        Trainer(net, SGD(lr=0.1)).fit(X, y, X, y, augment="medium")
