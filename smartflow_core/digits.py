@@ -344,7 +344,26 @@ def prepare(image, steps: Steps | None = None, mean: float = MNIST_MEAN, std: fl
     return Prepared(gray, ink, cropped, scaled, image28, to_model_input(image28, mean, std, dtype), steps)
 
 
+def prepare_again(prepared: Prepared, steps: Steps, mean: float = MNIST_MEAN, std: float = MNIST_STD,
+                  threshold: float = INK_THRESHOLD, dtype=np.float32) -> Prepared:
+    """What :func:`prepare` makes of ``prepared.gray`` with other ``steps``, reusing the stages before the first
+    step that differs (the Draw page reads each drawing again with every step switched the other way)."""
+    old = prepared.steps
+    if steps.ink != old.ink:
+        return prepare(prepared.gray, steps, mean, std, threshold, dtype)
+    same_crop = steps.crop == old.crop
+    cropped = prepared.cropped if same_crop else (crop_to_ink(prepared.ink) if steps.crop else prepared.ink)
+    if same_crop and steps.scale == old.scale:
+        scaled = prepared.scaled
+    else:
+        scaled = scale_longer_side(cropped) if steps.scale else stretch_to_field(cropped)
+        _require_ink(scaled)
+    image28 = center_by_mass(scaled) if steps.center else center_by_box(scaled)
+    return Prepared(prepared.gray, prepared.ink, cropped, scaled, image28, to_model_input(image28, mean, std, dtype),
+                    steps)
+
+
 __all__ = ["BOX", "FIELD", "MAX_SIDE", "MAX_PIXELS", "INK_THRESHOLD", "DigitImageError", "UnreadableImageError",
            "ImageTooLargeError", "EmptyImageError", "load_image", "to_8bit", "to_gray", "detect_ink", "ink_bbox",
            "crop_to_ink", "scale_longer_side", "stretch_to_field", "center_of_mass", "center_by_mass",
-           "center_by_box", "to_model_input", "Steps", "Prepared", "prepare"]
+           "center_by_box", "to_model_input", "Steps", "Prepared", "prepare", "prepare_again"]

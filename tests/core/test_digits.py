@@ -29,6 +29,7 @@ from smartflow_core.digits import (
     load_image,
     median3x3,
     prepare,
+    prepare_again,
     scale_longer_side,
     stretch_to_field,
     to_gray,
@@ -118,6 +119,22 @@ def test_any_stroke_anywhere_is_prepared_like_mnist(points, left, top, width, he
     # push the digit out of the field: then it touches the field's edge
     for axis, ink_at in enumerate((rows, cols)):
         assert abs(com[axis] - 14) <= 0.5 + 1e-9 or ink_at[0] == 0 or ink_at[-1] == 27
+
+
+STEP_SETS = [Steps(*flags) for flags in np.ndindex(2, 2, 2, 2) for flags in [tuple(map(bool, flags))]]
+
+
+@pytest.mark.parametrize("name", ["dark on white", "rgba, transparent background, black ink"])
+def test_preparing_again_with_other_steps_is_preparing_anew(name):
+    """The Draw page reads each drawing with every step the other way from the stages already made: the same
+    numbers as preparing the picture from scratch, for every pair of step sets."""
+    for first in STEP_SETS:
+        done = prepare(CASES[name], first)
+        for steps in STEP_SETS:
+            again, anew = prepare_again(done, steps), prepare(CASES[name], steps)
+            assert again.steps == steps
+            for field in ("ink", "cropped", "scaled", "image", "x"):
+                assert np.array_equal(getattr(again, field), getattr(anew, field)), (first, steps, field)
 
 
 def test_the_same_digit_gives_the_same_input_whatever_its_colours():
