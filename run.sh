@@ -5,7 +5,8 @@
 #   ./run.sh lint     ruff: the lint and layout rules of pyproject.toml
 #   ./run.sh serve    a class server: SMARTFLOW_REPLICAS app processes (default: one per core) behind HAProxy on
 #                     port SMARTFLOW_PORT (8501); installs Debian's haproxy first when it is missing (as root)
-# Browser tests need Debian's chromium (apt-get install chromium); without it they are skipped.
+# Browser tests need Debian's chromium (apt-get install chromium); without it they are skipped. The Chinese pages
+# need a CJK font in the browser: ./run.sh test installs Debian's fonts-wqy-microhei (as root) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -54,6 +55,13 @@ case "$1" in
     ;;
   test)
     setup requirements-dev.txt
+    if [ -x /usr/bin/chromium ] && ! fc-list 2>/dev/null | grep -qi -e wqy -e "noto sans cjk"; then
+      if [ "$(id -u)" = 0 ]; then  # a CJK font for the browser tests' Chinese pages and screenshots
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null
+      else
+        echo "No CJK font: the Chinese screenshots show boxes (sudo apt-get install fonts-wqy-microhei)" >&2
+      fi
+    fi
     if [ $# -gt 1 ]; then  # ./run.sh test -m "not e2e" tests/app: pytest with these arguments only
       exec .venv/bin/python -m pytest -q "${@:2}"
     fi

@@ -38,6 +38,7 @@ from smartflow_core.idx import (
     read_mnist_idx,
 )
 from smartflow_core.log import logger
+from smartflow_core.marks import N_
 
 #: The four files, in the order the chapter's log lists them.
 MNIST_FILES = (
@@ -203,8 +204,9 @@ def mnist_source(path: str | os.PathLike | None = None) -> MnistSource:
     if _has_full_copy(folder):
         return _full_source(folder)
     n_train, n_test = _npz_count(SUBSET_PATH, "training_labels"), _npz_count(SUBSET_PATH, "test_labels")
-    description = (f"bundled MNIST subset ({n_train:,} train / {n_test:,} test images); set {DIR_ENV} to a folder "
-                   f"with the four MNIST files (or run init_mnist()) to use the full 60,000 / 10,000")
+    description = N_("bundled MNIST subset ({n_train} train / {n_test} test images); set {env} to a folder with the "
+                     "four MNIST files (or run init_mnist()) to use the full 60,000 / 10,000").format(
+        n_train=f"{n_train:,}", n_test=f"{n_test:,}", env=DIR_ENV)
     return MnistSource("subset", SUBSET_PATH, n_train, n_test, description)
 
 
@@ -215,7 +217,8 @@ def _has_full_copy(folder: Path) -> bool:
 def _full_source(folder: Path) -> MnistSource:
     n_train, n_test = (_count(folder, prefix, key) for prefix, key in
                        (("train", "training_labels"), ("t10k", "test_labels")))
-    description = f"full MNIST from {folder} ({n_train:,} train / {n_test:,} test images)"
+    description = N_("full MNIST from {folder} ({n_train} train / {n_test} test images)").format(
+        folder=folder, n_train=f"{n_train:,}", n_test=f"{n_test:,}")
     return MnistSource("full", folder, n_train, n_test, description)
 
 

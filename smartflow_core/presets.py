@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy import ndarray
 
+from smartflow_core.marks import N_
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import build_model
 
@@ -46,16 +47,16 @@ class Preset:
 
 PRESETS = {
     "chapter": Preset(
-        "chapter", "The chapter's model: 32 filters of 5x5 with tanh, flattened into a dense layer of 10 "
-        "(dropout keeps 80 %), one epoch of SGD with momentum at learning rate 0.1.",
+        "chapter", N_("The chapter's model: 32 filters of 5x5 with tanh, flattened into a dense layer of 10 "
+                      "(dropout keeps 80 %), one epoch of SGD with momentum at learning rate 0.1."),
         ({"type": "Conv2DLayer", "out_channels": 32, "param_size": 5, "dropout": 0.8, "weight_init": "glorot",
           "activation": "Tanh", "flatten": True},
          {"type": "DenseLayer", "neurons": 10, "activation": "Linear"}),
         lr=0.1, momentum=0.9, epochs=1, batch_size=60, seed=20190402, dtype="float64"),
     "default": Preset(
-        "default", "Two convolution blocks (16 then 32 filters of 5x5, ReLU, 2x2 max pooling), a hidden dense "
-        "layer of 128 (ReLU, dropout keeps 80 %) and a dense layer of 10: faster and more accurate than the "
-        "chapter's model.",
+        "default", N_("Two convolution blocks (16 then 32 filters of 5x5, ReLU, 2x2 max pooling), a hidden dense "
+                      "layer of 128 (ReLU, dropout keeps 80 %) and a dense layer of 10: faster and more accurate "
+                      "than the chapter's model."),
         ({"type": "Conv2DLayer", "out_channels": 16, "param_size": 5, "weight_init": "he", "activation": "ReLU"},
          {"type": "Pool2DLayer", "size": 2, "mode": "max"},
          {"type": "Conv2DLayer", "out_channels": 32, "param_size": 5, "weight_init": "he", "activation": "ReLU"},
