@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
+from app.i18n import _
+
 SCALE = "PuOr"
 COLORSCALE = get_colorscale(SCALE)  # the stops, for figures built without validation (which names them)
 PAD_GREY = "#d4d4d4"
@@ -85,7 +87,7 @@ def _layout(rows: int, cols: int, title: str, height: int | None, ticks: bool, t
 def _heatmap(z: np.ndarray, m: float, text: bool, name: str, **kw) -> dict:
     trace = {"type": "heatmap", "z": z, "zmin": -m, "zmax": m, "colorscale": COLORSCALE, "showscale": False,
              "xgap": 1, "ygap": 1, "textfont": {"size": 13 if z.shape[1] <= 8 else 11},
-             "hovertemplate": f"row %{{y}}, col %{{x}}: {name} %{{z:.4g}}<extra></extra>", **kw}
+             "hovertemplate": _("row %{y}, col %{x}:") + f" {name} %{{z:.4g}}<extra></extra>", **kw}
     if text:
         trace.update(text=_texts(z), texttemplate="%{text}")
     return trace
@@ -111,7 +113,7 @@ def grid(z, *, title: str = "", pad: int = 0, window=None, marks=(), height: int
         border[pad:rows - pad, pad:cols - pad] = np.nan
         grey = {"type": "heatmap", "z": border, "colorscale": [[0, PAD_GREY], [1, PAD_GREY]], "showscale": False,
                 "xgap": 1, "ygap": 1, "textfont": {"size": 12, "color": "#555"},
-                "hovertemplate": "padding zero<extra></extra>"}
+                "hovertemplate": _("padding zero") + "<extra></extra>"}
         if text:
             grey.update(text=_texts(border), texttemplate="%{text}")
         data.append(grey)
@@ -136,7 +138,8 @@ def row_strips(rows: dict[str, list[float]], *, labels: list[str], outlines=(), 
                 grey[0, i], z[0, i] = 0.0, np.nan
             data.append({"type": "heatmap", "z": grey, "y": [y], "colorscale": [[0, PAD_GREY], [1, PAD_GREY]],
                          "showscale": False, "xgap": 2, "ygap": 2, "text": _texts(grey), "texttemplate": "%{text}",
-                         "textfont": {"size": 14, "color": "#555"}, "hovertemplate": "padding zero<extra></extra>"})
+                         "textfont": {"size": 14, "color": "#555"},
+                         "hovertemplate": _("padding zero") + "<extra></extra>"})
         m = limit(z)
         data.append({"type": "heatmap", "z": z, "y": [y], "zmin": -m, "zmax": m, "colorscale": COLORSCALE,
                      "showscale": False, "xgap": 2, "ygap": 2, "text": _texts(z), "texttemplate": "%{text}",

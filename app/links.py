@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from app import i18n, view
+from app.i18n import _
 from app.state import (
     B2_BATCH,
     B2_CIN,
@@ -77,6 +79,7 @@ from app.state import (
     C2_SOURCE,
     C2_STEP,
     C2_STRIDE,
+    CP_FIXED,
     KERNEL_PRESETS,
     MC_CIN,
     MC_COUT,
@@ -117,9 +120,14 @@ class UrlField:
 def number_in(kind: type, lo, hi, name: str = "") -> Callable[[str], object]:
     """A parser of ``kind`` (int or float) values in ``lo..hi``; its error names the value (and ``name``)."""
     def parse(text: str):
-        value = kind(text)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError((_("{!r} is not a whole number") if kind is int else _("{!r} is not a number")).format(
+                text)) from None
         if not lo <= value <= hi:
-            raise ValueError(f"{name + ' ' if name else ''}{value} is outside {lo}..{hi}")
+            raise ValueError(_("{} {} is outside {}..{}").format(_(name), value, lo, hi) if name else
+                             _("{} is outside {}..{}").format(value, lo, hi))
         return value
     return parse
 
@@ -137,14 +145,14 @@ def one_of(options) -> Callable[[str], object]:
         for option in options:
             if str(option) == text:
                 return option
-        raise ValueError(f"{text!r} is not one of {', '.join(map(str, options))}")
+        raise ValueError(_("{!r} is not one of {}").format(text, ", ".join(map(str, options))))
     return parse
 
 
 def text_upto(n: int) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if len(text) > n:
-            raise ValueError(f"longer than {n} characters")
+            raise ValueError(_("longer than {} characters").format(n))
         return text.replace(";", "\n")
     return parse
 
@@ -196,9 +204,16 @@ def write_url(spec: UrlSpec) -> None:
     """Put the lesson's current settings in the address bar, so the link opens the same example."""
     values = {f.name: f.show(st.session_state[f.key]) for f in spec.fields}
     st.session_state[f"url_{spec.lesson}"] = dict(values)
-    values = {"lesson": spec.lesson, **values}
+    values = {"lesson": spec.lesson, **values, **kept()}
     if values != st.query_params.to_dict():
         st.query_params.from_dict(values)
+
+
+def kept() -> dict[str, str]:
+    """What the address keeps beside the lesson's settings: the teacher's view (:mod:`app.view`), question set and
+    the language (:func:`app.i18n.params`)."""
+    fixed = st.session_state.get(CP_FIXED)
+    return {**view.params(), **({} if fixed is None else {"q": str(fixed)}), **i18n.params()}
 
 
 def pad_fields(mode_key: str, pad_key: str, stride_key: str) -> tuple[UrlField, ...]:

@@ -6,35 +6,14 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy loads: one BL
 import copy
 import functools
 import logging
-from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import FragmentHandledException
 from streamlit.runtime.scriptrunner_utils import exceptions as script_control
 
-from app import state
+from app import i18n, state, view
 from app.i18n import _
-
-PAGES = Path(__file__).resolve().parents[1] / "pages"
-
-# The page list: (section, script in pages/, title, icon, url path). Add a lesson or lab with one row;
-# the first row is the default page. Sections with no rows yet are left out of the menu.
-SECTIONS = ("Start", "Forward pass", "Backward pass", "Labs")
-PAGE_TABLE = (
-    ("Start", "home.py", "Home", ":material/home:", "start"),  # the default page: served at "/"
-    ("Forward pass", "conv_1d.py", "1D convolution", ":material/linear_scale:", "conv-1d"),
-    ("Forward pass", "conv_2d.py", "2D convolution on images", ":material/grid_on:", "conv-2d"),
-    ("Forward pass", "multichannel.py", "Multichannel convolution", ":material/layers:", "multichannel"),
-    ("Forward pass", "pooling.py", "Stride, pooling and flatten", ":material/compress:", "pooling"),
-    ("Backward pass", "perturb.py", "Nudge and watch", ":material/tune:", "perturb"),
-    ("Backward pass", "grad_1d.py", "1D input gradient", ":material/undo:", "grad-1d"),
-    ("Backward pass", "grad_1d_filter.py", "1D filter gradient", ":material/functions:", "filter-grad-1d"),
-    ("Backward pass", "grad_2d.py", "2D and multichannel gradients", ":material/grid_view:", "grad-2d"),
-    ("Backward pass", "book_bug.py", "The book's bug", ":material/bug_report:", "book-bug"),
-    ("Labs", "train.py", "Train a CNN", ":material/play_arrow:", "train"),
-    ("Labs", "evaluate.py", "Evaluate and look inside", ":material/visibility:", "evaluate"),
-    ("Labs", "draw.py", "Draw a digit", ":material/draw:", "draw"),
-)
+from app.menu import PAGE_TABLE, PAGES, SECTIONS
 
 
 def _to_home() -> None:
@@ -81,11 +60,17 @@ def run_page(page) -> None:
                    "back, or reload the page; if it keeps happening, the server's log says what failed."))
 
 
-st.set_page_config(page_title="SmartFlow CNN Lab", page_icon="🧠", layout="wide")
+st.set_page_config(page_title="SmartFlow CNN Lab", page_icon="🧠", layout="wide",
+                   initial_sidebar_state="collapsed" if view.presenting() else "auto")
 state.init()
+i18n.choose()  # this session's language, before the menu and the page are drawn
 page = st.navigation(navigation(), expanded=True)  # every lesson and lab in view, no "View more"
 with st.sidebar:
+    i18n.selector()  # English / 简体中文
     st.caption(_("SmartFlow CNN Lab: convolutional networks step by step, computed by the smartflow_core "
                  "library as you watch. Your settings stay when you switch pages, and the address bar "
                  "holds them: copy it to share the example."))
+for problem in view.begin(page.url_path):
+    st.warning(_("Ignored a setting from the link: {}").format(problem))
+view.decorate()
 run_page(page)

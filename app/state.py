@@ -57,6 +57,8 @@ DR_STEPS = ("dr_ink", "dr_crop", "dr_scale", "dr_center")  # the order of smartf
 DR_SALIENCY, DR_EXPLAIN = "dr_saliency", "dr_explain"
 DR_RANGE, DR_EXAMPLE = "dr_map_range", "dr_example"  # feature maps' colour range; the example on the canvas
 
+CP_FIXED = "cp_fixed"  # a teacher's question set (q= in the address) for the session's checkpoints
+
 GRID_2D = "0 0 0 0 0 0 0\n0 0 1 1 1 0 0\n0 0 1 0 1 0 0\n0 0 1 0 1 0 0\n0 0 1 1 1 0 0\n0 0 0 0 0 0 0"
 GRID_POOL = "1 3 2 1 0 4\n5 6 1 2 3 1\n0 2 9 4 1 0\n1 1 3 7 2 2\n4 0 1 2 8 1\n2 3 0 1 1 5"
 
@@ -99,6 +101,7 @@ TR_SIZE, TR_EPOCHS, TR_BATCH, TR_OPTIMIZER, TR_LR = "tr_size", "tr_epochs", "tr_
 TR_MOMENTUM, TR_DECAY, TR_FINAL_LR, TR_SEED = "tr_momentum", "tr_decay", "tr_final_lr", "tr_seed"
 TR_BOOK, TR_DTYPE, TR_EVALS, TR_EVAL_SIZE = "tr_book", "tr_dtype", "tr_evals", "tr_eval_size"
 TR_VIEW, TR_DIGIT, TR_COMPARE = "tr_view", "tr_digit", "tr_compare"
+TR_AUGMENT = "tr_augment"  # augmentation of the training batches: none, light, medium or strong
 TR_FILTERS_LAYER, TR_FILTERS_CHANNEL = "tr_filters_layer", "tr_filters_channel"  # the filters view's layer, channel
 EV_MODEL, EV_UPLOAD, EV_CELL, EV_DIGIT, EV_RESULTS = "ev_model", "ev_upload", "ev_cell", "ev_digit", "ev_results"
 EV_ORDER, EV_RANGE = "ev_order", "ev_map_range"  # the gallery's order; the feature maps' colour range
@@ -110,7 +113,8 @@ def preset_settings(name: str) -> dict[str, object]:
     p = PRESETS[name]
     return {TR_EPOCHS: p.epochs, TR_BATCH: p.batch_size, TR_LR: p.lr, TR_MOMENTUM: p.momentum or 0.9,
             TR_OPTIMIZER: "SGDMomentum" if p.momentum else "SGD", TR_DECAY: p.decay_type or "none",
-            TR_FINAL_LR: p.final_lr or p.lr / 10, TR_SEED: p.seed, TR_DTYPE: p.dtype}
+            TR_FINAL_LR: p.final_lr or p.lr / 10, TR_SEED: p.seed, TR_DTYPE: p.dtype,
+            TR_AUGMENT: "none"}  # a preset never augments: the learner asks for it
 
 
 DEFAULTS.update({
@@ -154,3 +158,11 @@ DEFAULTS.update({
     B2_WC: 0, B2_WO: 0, B2_WI: 0, B2_WJ: 0, B2_H: 4, B2_MORE: False, B2_XSTEP: 1, B2_WSTEP: 1, B2_SPEED: 1.0,
     BB_EXAMPLE: "unit", BB_BATCH: 2, BB_SIZE: 3, BB_SEED: 0,
 })
+
+
+# ---------------------------------------------------------------------------------------------- teach
+# make a lesson link (ll_, pages/lesson_link.py): the page, what to hide and lock, the presenter view, the questions
+LL_PAGE, LL_HIDE, LL_LOCK, LL_PRESENT, LL_TEXT = "ll_page", "ll_hide", "ll_lock", "ll_present", "ll_text"
+LL_QUESTIONS, LL_SEED = "ll_questions", "ll_seed"
+DEFAULTS.update({LL_PAGE: "conv-1d", LL_HIDE: [], LL_LOCK: [], LL_PRESENT: False, LL_TEXT: False,
+                 LL_QUESTIONS: "own", LL_SEED: 1})

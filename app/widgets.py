@@ -10,9 +10,9 @@ from collections.abc import Callable
 import numpy as np
 import streamlit as st
 
-from app import resources, state
+from app import resources, state, view
 from app.charts import fmt
-from app.i18n import _
+from app.i18n import N_, _
 
 MAX_1D = 16
 
@@ -25,8 +25,9 @@ KERNELS = {
     "identity": ((0, 0, 0), (0, 1, 0), (0, 0, 0)),
 }
 KERNEL_LABELS = {
-    "edge": "Edge detector (the chapter's)", "horizontal": "Horizontal lines", "vertical": "Vertical lines",
-    "blur": "Blur", "sharpen": "Sharpen", "identity": "Identity", "random": "Random", "custom": "Custom (edited)",
+    "edge": N_("Edge detector (the chapter's)"), "horizontal": N_("Horizontal lines"),
+    "vertical": N_("Vertical lines"), "blur": N_("Blur"), "sharpen": N_("Sharpen"), "identity": N_("Identity"),
+    "random": N_("Random"), "custom": N_("Custom (edited)"),
 }
 
 
@@ -96,7 +97,7 @@ def bounded_number(where, label: str, lo: int, hi: int, *, key: str, why: Callab
     """An integer box that takes any number and says, right under it, why one outside ``lo..hi`` is impossible
     (``why(value)``) and which value is used instead (a box with limits would keep the bad number, red, while the
     page silently went on with the old one)."""
-    where.number_input(label, step=1, key=key, on_change=_clamp, args=(key, lo, hi, why), **kw)
+    view.widget(where.number_input, label, step=1, key=key, on_change=_clamp, args=(key, lo, hi, why), **kw)
     note = st.session_state.get(f"{key}_why")
     if note is not None:
         typed, used, reason = note
@@ -122,9 +123,9 @@ def padding_stride(mode_key: str, pad_key: str, stride_key: str, *, stride: bool
     ``(pad, stride)``; pad None = k // 2."""
     labels = {"none": _("none"), "same": _("same (kernel // 2)"), "custom": _("custom")}
     c1, c2, c3 = st.columns([3, 2, 2])
-    mode = c1.radio(_("Padding"), state.PAD_MODES, key=mode_key, horizontal=True, format_func=labels.get,
-                    help=_("Zeros added at each end (each side in 2D). “same” adds kernel size // 2, as the "
-                           "chapter does, so a stride of 1 keeps the size; “none” lets the output shrink."))
+    mode = view.widget(c1.radio, _("Padding"), state.PAD_MODES, key=mode_key, horizontal=True, format_func=labels.get,
+                       help=_("Zeros added at each end (each side in 2D). “same” adds kernel size // 2, as the "
+                              "chapter does, so a stride of 1 keeps the size; “none” lets the output shrink."))
     custom = bounded_number(c2, _("Custom padding"), 0, 8, key=pad_key, why=_pad_why, disabled=mode != "custom",
                             help=_("How many zeros on each side when Padding is “custom”."))
     if stride:
@@ -136,16 +137,18 @@ def padding_stride(mode_key: str, pad_key: str, stride_key: str, *, stride: bool
 
 
 def _back(prefix: str) -> None:
+    kept = {key: st.session_state[key] for key in view.locked_keys()}  # a teacher's locked values stay
     state.reset(prefix)
+    st.session_state.update(kept)
 
 
 def back_to_chapter(prefix: str) -> None:
     """A button that puts every setting of this lesson (its keys start with ``prefix``) back on the chapter's
-    example; the address bar follows."""
-    st.button(_("Back to the chapter's example"), key=f"{prefix}back", icon=":material/restart_alt:",
-              on_click=_back, args=(prefix,),
-              help=_("Undo every change on this page: the numbers, the settings and the step the lesson opened "
-                     "with."))
+    example, but for those a teacher's link locked; the address bar follows."""
+    view.widget(st.button, _("Back to the chapter's example"), key=f"{prefix}back", icon=":material/restart_alt:",
+                on_click=_back, args=(prefix,),
+                help=_("Undo every change on this page: the numbers, the settings and the step the lesson opened "
+                       "with."))
 
 
 def kernel_controls(preset_key: str, text_key: str, seed_key: str) -> np.ndarray:
@@ -160,13 +163,13 @@ def kernel_controls(preset_key: str, text_key: str, seed_key: str) -> np.ndarray
     if name != "custom":
         st.session_state[text_key] = kernel_text(preset_kernel(name, int(st.session_state[seed_key])))
     c1, c2 = st.columns([3, 1])
-    c1.selectbox(_("Kernel preset"), state.KERNEL_PRESETS, key=preset_key,
-                 format_func=lambda k: _(KERNEL_LABELS[k]),
-                 help=_("Start from a known pattern detector; edit its cells below."))
-    c2.number_input(_("Seed"), 0, 9_999, step=1, key=seed_key, disabled=name != "random",
-                    help=_("The random kernel's seed: the same seed always gives the same kernel."))
-    text = st.text_area(_("Kernel cells"), key=text_key, height=110, on_change=_edited,
-                        help=_("One row per line, numbers separated by spaces. Square kernels from 1x1 to 7x7."))
+    view.widget(c1.selectbox, _("Kernel preset"), state.KERNEL_PRESETS, key=preset_key,
+                format_func=lambda k: _(KERNEL_LABELS[k]),
+                help=_("Start from a known pattern detector; edit its cells below."))
+    view.widget(c2.number_input, _("Seed"), 0, 9_999, step=1, key=seed_key, disabled=name != "random",
+                help=_("The random kernel's seed: the same seed always gives the same kernel."))
+    text = view.widget(st.text_area, _("Kernel cells"), key=text_key, height=110, on_change=_edited,
+                       help=_("One row per line, numbers separated by spaces. Square kernels from 1x1 to 7x7."))
     kernel = parse_grid(text, _("kernel"), max_size=7)
     if kernel.shape[0] != kernel.shape[1]:
         raise ValueError(_("the kernel must be square: it has {} rows of {} values").format(*kernel.shape))
@@ -187,20 +190,20 @@ def mnist_digit(pick_key: str | None, index_key: str, label_key: str | None = No
         return None
     pick = "index"
     if pick_key is not None:
-        pick = st.radio(_("Choose the digit"), ("index", "label"), key=pick_key, horizontal=True,
-                        format_func={"index": _("by index"), "label": _("by label")}.get,
-                        help=_("By its position in the dataset, or as the n-th example of a label."))
+        pick = view.widget(st.radio, _("Choose the digit"), ("index", "label"), key=pick_key, horizontal=True,
+                           format_func={"index": _("by index"), "label": _("by label")}.get,
+                           help=_("By its position in the dataset, or as the n-th example of a label."))
     if pick == "index":
         st.session_state[index_key] = min(st.session_state[index_key], len(data) - 1)
-        index = st.number_input(_("Digit index"), 0, len(data) - 1, step=1, key=index_key,
-                                help=_("Which of the {} training digits to use.").format(len(data)))
+        index = view.widget(st.number_input, _("Digit index"), 0, len(data) - 1, step=1, key=index_key,
+                            help=_("Which of the {} training digits to use.").format(len(data)))
     else:
         c1, c2 = st.columns(2)
-        label = c1.selectbox(_("Label"), range(10), key=label_key, help=_("The digit you want to see."))
+        label = view.widget(c1.selectbox, _("Label"), range(10), key=label_key, help=_("The digit you want to see."))
         count = data.count(label)
         st.session_state[nth_key] = min(st.session_state[nth_key], max(count - 1, 0))
-        nth = c2.number_input(_("Example"), 0, max(count - 1, 0), step=1, key=nth_key,
-                              help=_("Which example of this label (there are {}).").format(count))
+        nth = view.widget(c2.number_input, _("Example"), 0, max(count - 1, 0), step=1, key=nth_key,
+                          help=_("Which example of this label (there are {}).").format(count))
         index = data.find(label, nth)
         if index is None:
             st.warning(_("The dataset has no digit labelled {}.").format(label))
@@ -215,7 +218,7 @@ def upload(label: str, upload_key: str, store_key: str, read: Callable[[bytes, s
 
     ``read(data, name)`` checks the bytes once, when a new file arrives, and raises ``ValueError`` with a sentence
     when the file cannot be used; the sentence is shown, and the file kept before stays in use."""
-    file = st.file_uploader(label, type=types, key=upload_key, help=help)
+    file = view.widget(st.file_uploader, label, type=types, key=upload_key, help=help)
     kept = st.session_state.get(store_key)
     if file is not None and (kept is None or kept[:2] != (file.name, file.size)):
         try:

@@ -1,16 +1,16 @@
 """Backward pass, lesson 5: the book's fast convolution gradients, their two bugs, and why training still worked."""
 import streamlit as st
 
-from app import charts, links, state, widgets
+from app import charts, links, state, view, widgets
 from app.i18n import _
-from app.lessons import backward
+from app.lessons import backward, checkpoints_ui
 from app.lessons import backward_charts as bc
 from smartflow_core.trace import CHAPTER_LOG
 
 COSINE_SIZES = (1, 2, 4, 8, 16, 60)
 
 st.title(_("The book's bug, and why training still worked"))
-st.markdown(_(
+view.prose(_(
     "The chapter's loops are right, but the fast batch-matmul convolution the book trained with had two bugs. Its "
     "**filter gradient** multiplied rows belonging to different examples, which is right only for a batch of one; "
     "its **input gradient** used the kernel without turning it by 180°. Below, on a batch of two, each is set "
@@ -20,16 +20,16 @@ for problem in links.read_url(links.URL_BOOK):
 widgets.back_to_chapter("bb_")
 
 c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
-example = c1.radio(_("Example"), ("unit", "random"), key=state.BB_EXAMPLE, horizontal=True,
-                   format_func={"unit": _("x = W = g = 0..8"), "random": _("random integers")}.get,
-                   help=_("x, the kernel W and the output gradient g all 0..8 as 3×3 grids, the second example "
-                          "2x + 1 with g = 1; or small random integers."))
-batch = c2.radio(_("Batch"), (1, 2), key=state.BB_BATCH, horizontal=True,
-                 help=_("With one example the book's rows line up and its filter gradient is right."))
-size = c3.number_input(_("Size"), 3, 6, step=1, key=state.BB_SIZE, disabled=example != "random",
-                       help=_("Height and width of the random input."))
-seed = c4.number_input(_("Seed"), 0, 9_999, step=1, key=state.BB_SEED, disabled=example != "random",
-                       help=_("Seed of the random integers."))
+example = view.widget(c1.radio, _("Example"), ("unit", "random"), key=state.BB_EXAMPLE, horizontal=True,
+                      format_func={"unit": _("x = W = g = 0..8"), "random": _("random integers")}.get,
+                      help=_("x, the kernel W and the output gradient g all 0..8 as 3×3 grids, the second example "
+                             "2x + 1 with g = 1; or small random integers."))
+batch = view.widget(c2.radio, _("Batch"), (1, 2), key=state.BB_BATCH, horizontal=True,
+                    help=_("With one example the book's rows line up and its filter gradient is right."))
+size = view.widget(c3.number_input, _("Size"), 3, 6, step=1, key=state.BB_SIZE, disabled=example != "random",
+                   help=_("Height and width of the random input."))
+seed = view.widget(c4.number_input, _("Seed"), 0, 9_999, step=1, key=state.BB_SEED, disabled=example != "random",
+                   help=_("Seed of the random integers."))
 links.write_url(links.URL_BOOK)
 cmp = backward.book(example, batch, size, seed)
 err = cmp.errors()
@@ -93,3 +93,4 @@ else:
     a, b = st.columns([3, 2])
     a.plotly_chart(bc.cosine_figure(COSINE_SIZES, cos), key="bb_fig_cos", config={"displayModeBar": False})
     b.markdown(backward.cosine_text(COSINE_SIZES, cos))
+checkpoints_ui.checkpoints("book-bug", {"x": cmp.x, "w": cmp.param, "g": cmp.output_grad})

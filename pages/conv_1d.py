@@ -1,12 +1,12 @@
 """Lesson 1: 1D convolution, padding and stride, one output cell at a time."""
 import streamlit as st
 
-from app import charts, links, state, widgets
-from app.i18n import _
+from app import charts, links, state, view, widgets
+from app.i18n import _, message
 from app.lessons import checkpoints_ui, explain, stepper, traces
 
 st.title(_("1D convolution"))
-st.markdown(_(
+view.prose(_(
     "A convolution slides a small **kernel** along the input. At each position it multiplies the kernel with "
     "the input cells under it and adds the products: that sum is one **output** cell. Step through the "
     "chapter's example, `conv_1d([1, 2, 3, 4, 5], [1, 1, 1])`, then change the numbers, the padding and the "
@@ -14,14 +14,13 @@ st.markdown(_(
 for problem in links.read_url(links.URL_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("c1_")
-checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 c1, c2 = st.columns(2)
-inp_text = c1.text_input(_("Input values"), key=state.C1_INPUT,
-                         help=_("Up to 16 numbers separated by commas, e.g. 1, 2, 3, 4, 5."))
-ker_text = c2.text_input(_("Kernel values"), key=state.C1_KERNEL,
-                         help=_("The weights the window multiplies with, e.g. 1, 1, 1. Odd lengths centre "
-                                "nicely; at most 16."))
+inp_text = view.widget(c1.text_input, _("Input values"), key=state.C1_INPUT,
+                       help=_("Up to 16 numbers separated by commas, e.g. 1, 2, 3, 4, 5."))
+ker_text = view.widget(c2.text_input, _("Kernel values"), key=state.C1_KERNEL,
+                       help=_("The weights the window multiplies with, e.g. 1, 1, 1. Odd lengths centre "
+                              "nicely; at most 16."))
 pad, stride = widgets.padding_stride(state.C1_PAD_MODE, state.C1_PAD, state.C1_STRIDE)
 
 try:
@@ -30,7 +29,7 @@ try:
     tr = traces.conv_1d(inp, kernel, pad, stride)
 except ValueError as exc:
     links.write_url(links.URL_1D)
-    st.error(_("These settings cannot be convolved: {}.").format(exc))
+    st.error(_("These settings cannot be convolved: {}.").format(message(exc)))
     st.stop()
 
 st.subheader(_("How many outputs?"))
@@ -42,7 +41,7 @@ if pad is None:
               "does: the grey cells below.").format(tr.size.k, tr.pad))
 
 st.subheader(_("Step through"))
-st.caption(_("Press Next, Play, or click an output cell; with the stepper focused, ←/→ step and Space plays. "
+view.tip(_("Press Next, Play, or click an output cell; with the stepper focused, ←/→ step and Space plays. "
              "Grey cells are padding; the output fills in under the middle of each window."))
 stepper.step_through(traces.conv_1d_steps(inp, kernel, pad, stride, (
     ("input", _("padded input")), ("kernel", _("kernel")), ("products", _("products")), ("output", _("output")),

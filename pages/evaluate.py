@@ -1,18 +1,18 @@
 """Lab: evaluate a model on the whole test set, see where it errs, and look inside it for one digit."""
 import streamlit as st
 
-from app import resources
-from app.i18n import _
+from app import resources, view
+from app.i18n import _, message
 from app.lab import eval_link, eval_ui
 
 st.title(_("Evaluate and look inside"))
-st.markdown(_(
+view.prose(_(
     "A model's accuracy is measured on test digits it never trained on. The confusion matrix shows which digits "
     "it mixes up; open a cell to see the digits behind it, then pick one to follow it through every layer."))
 for problem in eval_link.read():
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 data = resources.mnist()
-st.caption(_("Test set: all {:,} test digits of the {}.").format(len(data.y_test), data.description))
+st.caption(_("Test set: all {:,} test digits of the {}.").format(len(data.y_test), message(data.description)))
 
 result = eval_ui.model()
 eval_link.write()
@@ -33,5 +33,5 @@ eval_ui.gallery(ev, data, cell)
 st.subheader(_("Inside the network, for one digit"))
 eval_ui.digit(result, data)
 eval_link.write()
-st.caption(_("The address bar holds the model's source, the open cell, the gallery's order, the digit and the maps' "
+view.tip(_("The address bar holds the model's source, the open cell, the gallery's order, the digit and the maps' "
              "colour range: share it and others open this view (a model file or a training run stays behind)."))

@@ -1,13 +1,13 @@
 """Backward pass, lesson 2: the input gradient of a 1D convolution, the chapter's index formula step by step."""
 import streamlit as st
 
-from app import charts, links, state, widgets
-from app.i18n import _
+from app import charts, links, state, view, widgets
+from app.i18n import _, message
 from app.lessons import backward, checkpoints_ui, stepper, traces
 from app.lessons import backward_charts as bc
 
 st.title(_("The input gradient in 1D"))
-st.markdown(_(
+view.prose(_(
     "On the forward pass every input cell fed a few output cells, each through one weight. Its gradient collects, "
     "from each of those outputs, the output's gradient times that weight. The chapter writes this as one loop, "
     "`input_grad[o] += output_pad[o + param_len - p - 1] * param[p]`: while `p` walks forwards through the "
@@ -16,22 +16,21 @@ st.markdown(_(
 for problem in links.read_url(links.URL_GRAD_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("bi_")
-checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 c1, c2 = st.columns(2)
-inp_text = c1.text_input(_("Input values"), key=state.BI_INPUT,
-                         help=_("Up to 16 numbers separated by commas. The input gradient does not depend on them "
-                                "unless the upstream gradient comes from a loss."))
-ker_text = c2.text_input(_("Kernel values"), key=state.BI_KERNEL,
-                         help=_("An odd number of weights. The chapter's 1, 1, 1 reads the same flipped, which "
-                                "hides the flip; 1, 2, 3 shows it."))
+inp_text = view.widget(c1.text_input, _("Input values"), key=state.BI_INPUT,
+                       help=_("Up to 16 numbers separated by commas. The input gradient does not depend on them "
+                              "unless the upstream gradient comes from a loss."))
+ker_text = view.widget(c2.text_input, _("Kernel values"), key=state.BI_KERNEL,
+                       help=_("An odd number of weights. The chapter's 1, 1, 1 reads the same flipped, which "
+                              "hides the flip; 1, 2, 3 shows it."))
 try:
     up = backward.upstream_controls(state.BI_UP, state.BI_SEED, state.BI_GOAL)
     inp, kernel = widgets.parse_values(inp_text, _("input")), widgets.parse_values(ker_text, _("kernel"))
     tr = backward.input_grad_1d(inp, kernel, up)
 except ValueError as exc:
     links.write_url(links.URL_GRAD_1D)
-    st.error(_("These settings cannot be used: {}.").format(exc))
+    st.error(_("These settings cannot be used: {}.").format(message(exc)))
     st.stop()
 k = len(tr.kernel)
 

@@ -1,13 +1,13 @@
 """Backward pass, lesson 3: the filter gradient of a 1D convolution, and how a batch sums into each weight."""
 import streamlit as st
 
-from app import links, state, widgets
-from app.i18n import _
+from app import links, state, view, widgets
+from app.i18n import _, message
 from app.lessons import backward, checkpoints_ui, stepper, traces
 from app.lessons import backward_charts as bc
 
 st.title(_("The filter gradient in 1D, and a batch"))
-st.markdown(_(
+view.prose(_(
     "One weight meets the input at every position the kernel visits. Its gradient adds up, over every output "
     "cell, the input cell the weight met there times that output's gradient: `param_grad[p] += input_pad[o + p] * "
     "output_grad[o]`. Here both indices move the same way, so the output gradient simply slides along the padded "
@@ -15,7 +15,6 @@ st.markdown(_(
 for problem in links.read_url(links.URL_FILTER_1D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("bf_")
-checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 CHAPTERS_BATCH = "0 1 2 3 4 5 6\n1 2 3 4 5 6 7"
 
 
@@ -24,16 +23,16 @@ def _batch() -> None:
 
 
 c1, c2 = st.columns(2)
-rows_text = c1.text_area(_("Input: one observation per line"), key=state.BF_INPUT, height=90,
-                         help=_("Numbers separated by spaces or commas, every line as long as the others. The "
-                                "chapter's batch is 0 1 2 3 4 5 6 and 1 2 3 4 5 6 7; keep one line for a single "
-                                "observation."))
-c1.button(_("Use the chapter's batch of two"), key="bf_batch", on_click=_batch, icon=":material/stacks:",
-          disabled=st.session_state[state.BF_INPUT] == CHAPTERS_BATCH,
-          help=_("The chapter's second example: two observations, whose terms add into the same weights "
-                 "([36, 49, 48])."))
-ker_text = c2.text_input(_("Kernel values"), key=state.BF_KERNEL,
-                         help=_("An odd number of weights; the chapter's is 1, 1, 1."))
+rows_text = view.widget(c1.text_area, _("Input: one observation per line"), key=state.BF_INPUT, height=90,
+                        help=_("Numbers separated by spaces or commas, every line as long as the others. The "
+                               "chapter's batch is 0 1 2 3 4 5 6 and 1 2 3 4 5 6 7; keep one line for a single "
+                               "observation."))
+view.widget(c1.button, _("Use the chapter's batch of two"), key="bf_batch", on_click=_batch, icon=":material/stacks:",
+            disabled=st.session_state[state.BF_INPUT] == CHAPTERS_BATCH,
+            help=_("The chapter's second example: two observations, whose terms add into the same weights "
+                   "([36, 49, 48])."))
+ker_text = view.widget(c2.text_input, _("Kernel values"), key=state.BF_KERNEL,
+                       help=_("An odd number of weights; the chapter's is 1, 1, 1."))
 try:
     up = backward.upstream_controls(state.BF_UP, state.BF_SEED, state.BF_GOAL)
     rows = widgets.parse_grid(rows_text, _("input"), max_size=16)
@@ -41,11 +40,12 @@ try:
     tr = backward.param_grad_1d(tuple(map(tuple, rows.tolist())), kernel, up)
 except ValueError as exc:
     links.write_url(links.URL_FILTER_1D)
-    st.error(_("These settings cannot be used: {}.").format(exc))
+    st.error(_("These settings cannot be used: {}.").format(message(exc)))
     st.stop()
 st.session_state[state.BF_WEIGHT] = min(int(st.session_state[state.BF_WEIGHT]), len(kernel) - 1)
-p = c2.radio(_("Weight"), range(len(kernel)), key=state.BF_WEIGHT, horizontal=True, format_func=lambda i: f"w[{i}]",
-             help=_("Whose gradient to build. w[0] is the chapter's “first element of the filter”."))
+p = view.widget(c2.radio, _("Weight"), range(len(kernel)), key=state.BF_WEIGHT, horizontal=True,
+                format_func=lambda i: f"w[{i}]",
+                help=_("Whose gradient to build. w[0] is the chapter's “first element of the filter”."))
 terms = tr.terms(p)
 
 

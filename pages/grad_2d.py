@@ -1,12 +1,12 @@
 """Backward pass, lesson 4: 2D and multichannel gradients, stride and padding, and a numerical check."""
 import streamlit as st
 
-from app import links, state, widgets
-from app.i18n import _
+from app import links, state, view, widgets
+from app.i18n import _, message
 from app.lessons import backward, backward_2d, checkpoints_ui, stepper, traces
 
 st.title(_("2D and multichannel gradients"))
-st.markdown(_(
+view.prose(_(
     "In 2D the 1D rules hold along both axes. **dL/dX** is a *full* correlation: pad the output gradient by k − 1 "
     "and slide the kernel turned by 180° over it, adding over the output channels. **dL/dW** is the padded input "
     "correlated with the output gradient, added over the batch. A stride spreads the output gradient out "
@@ -14,11 +14,10 @@ st.markdown(_(
 for problem in links.read_url(links.URL_GRAD_2D):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("b2_")
-checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 if any(st.session_state[key] > 1 for key in (state.B2_BATCH, state.B2_CIN, state.B2_COUT, state.B2_STRIDE)):
     st.session_state[state.B2_MORE] = True  # a link that asks for them shows them
-more = st.toggle(_("Show batch, channels and stride"), key=state.B2_MORE, help=_(
+more = view.widget(st.toggle, _("Show batch, channels and stride"), key=state.B2_MORE, help=_(
     "The lesson starts with one image, one channel and stride 1, where the rules are easiest to see. Switch "
     "this on to add a second observation, a second channel in or out, and a stride."))
 c = st.columns(6 if more else 3)
@@ -33,8 +32,8 @@ else:
     batch = cin = cout = 1
 size = widgets.bounded_number(c[0], _("Input size"), 3, 6, key=state.B2_SIZE, help=_("Height and width of the input."))
 k = widgets.bounded_number(c[1], _("Kernel size"), 1, 5, key=state.B2_K, help=_("Height and width of each kernel."))
-seed = c[2].number_input(_("Seed"), 0, 9_999, step=1, key=state.B2_SEED,
-                         help=_("Inputs are integers 0..3 and weights -1..1, drawn with this seed."))
+seed = view.widget(c[2].number_input, _("Seed"), 0, 9_999, step=1, key=state.B2_SEED,
+                   help=_("Inputs are integers 0..3 and weights -1..1, drawn with this seed."))
 if more:
     pad, stride = widgets.padding_stride(state.B2_PAD_MODE, state.B2_PAD, state.B2_STRIDE)
 else:
@@ -50,7 +49,7 @@ try:
     tr = backward.grad_2d(x, w, pad, stride, up)
 except ValueError as exc:
     links.write_url(links.URL_GRAD_2D)
-    st.error(_("These settings cannot be convolved: {}.").format(exc))
+    st.error(_("These settings cannot be convolved: {}.").format(message(exc)))
     st.stop()
 with st.expander(_("The example: every input, filter and output gradient")):
     backward_2d.show_example(tr)
@@ -60,9 +59,10 @@ for key, hi in ((state.B2_XB, batch), (state.B2_XC, cin), (state.B2_XR, size), (
                 (state.B2_WC, cin), (state.B2_WO, cout), (state.B2_WI, k), (state.B2_WJ, k)):
     st.session_state[key] = min(int(st.session_state[key]), hi - 1)
 c = st.columns(4)
-xb = c[0].selectbox(_("Observation"), range(batch), key=state.B2_XB, help=_("Which input of the batch."),
-                    disabled=batch < 2)
-xc = c[1].selectbox(_("Channel"), range(cin), key=state.B2_XC, help=_("Which input channel."), disabled=cin < 2)
+xb = view.widget(c[0].selectbox, _("Observation"), range(batch), key=state.B2_XB, help=_("Which input of the batch."),
+                 disabled=batch < 2)
+xc = view.widget(c[1].selectbox, _("Channel"), range(cin), key=state.B2_XC, help=_("Which input channel."),
+                 disabled=cin < 2)
 st.markdown(_("Stride {s}: {dil}. Padding {p}: the full correlation gives the gradient of every cell of the "
               "padded input, and the {p} border cell(s) on each side, the padding zeros, are cut off.").format(
     s=stride, p=tr.pad, dil=_("the output gradient is spread out with {} zero(s) between neighbours, back to where "
@@ -90,12 +90,13 @@ xr, xw = divmod(step - 1, size)
 
 st.subheader(_("dL/dW: the padded input correlated with the output gradient"))
 c = st.columns(4)
-wc = c[0].selectbox(_("In channel"), range(cin), key=state.B2_WC, help=_("The weight's input channel."),
-                    disabled=cin < 2)
-wo = c[1].selectbox(_("Out channel"), range(cout), key=state.B2_WO, help=_("The weight's output channel."),
-                    disabled=cout < 2)
-wi = c[2].selectbox(_("Kernel row"), range(k), key=state.B2_WI, help=_("The weight's row in the kernel."))
-wj = c[3].selectbox(_("Kernel column"), range(k), key=state.B2_WJ, help=_("The weight's column in the kernel."))
+wc = view.widget(c[0].selectbox, _("In channel"), range(cin), key=state.B2_WC, help=_("The weight's input channel."),
+                 disabled=cin < 2)
+wo = view.widget(c[1].selectbox, _("Out channel"), range(cout), key=state.B2_WO, help=_("The weight's output channel."),
+                 disabled=cout < 2)
+wi = view.widget(c[2].selectbox, _("Kernel row"), range(k), key=state.B2_WI, help=_("The weight's row in the kernel."))
+wj = view.widget(c[3].selectbox, _("Kernel column"), range(k), key=state.B2_WJ,
+                 help=_("The weight's column in the kernel."))
 st.markdown(_("Weight ({}, {}) met, in every window, the input cell at that offset from the window's corner. One "
               "step is one window: that cell times its output cell's gradient, added to the sum; the batch's "
               "observations follow each other.").format(wi, wj))
@@ -106,9 +107,9 @@ stepper.step_through(traces.grad_2d_weight_steps(x, w, pad, stride, up, wc, wo, 
     key="b2_wstepper", what=_("term"), url={})
 
 st.subheader(_("Check with central differences"))
-h = st.select_slider(_("Step h"), backward.H_EXPONENTS, key=state.B2_H, format_func=backward.h_label,
-                     help=_("Nudge the element by +h and −h, recompute the loss, divide the difference by 2h. Too "
-                            "big a step bends with the loss; too small drowns in rounding errors."))
+h = view.widget(st.select_slider, _("Step h"), backward.H_EXPONENTS, key=state.B2_H, format_func=backward.h_label,
+                help=_("Nudge the element by +h and −h, recompute the loss, divide the difference by 2h. Too "
+                       "big a step bends with the loss; too small drowns in rounding errors."))
 links.write_url(links.URL_GRAD_2D)
 checks = [
     (f"dL/dx[{xb}, {xc}, {xr}, {xw}]", backward.grad_check(x, w, "input", (xb, xc, xr, xw),

@@ -4,41 +4,44 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app.i18n import _
+from app.i18n import N_, _
 
 HERE = Path(__file__).resolve().parent
 
 # One card per lesson and lab: (section, script in pages/, title, icon, blurb). A card links to its page once the
 # script exists (and is in the page table of app/main.py); until then it says "coming soon".
 CARDS = (
-    ("Forward pass", "conv_1d.py", "1D convolution", ":material/linear_scale:",
-     "Slide a kernel along a list of numbers: the window, the products, the running sum, and what padding and "
-     "stride do to the size of the output."),
-    ("Forward pass", "conv_2d.py", "2D convolution on images", ":material/grid_on:",
-     "Run the chapter's edge detector and other kernels over an MNIST digit, a grid you type or your own image, "
-     "one patch at a time, and see the feature map it builds."),
-    ("Forward pass", "multichannel.py", "Multichannel convolution", ":material/layers:",
-     "Several input channels and several filters: how every output map adds up one convolution per input "
-     "channel, and how many weights that takes."),
-    ("Forward pass", "pooling.py", "Stride, pooling and flatten", ":material/compress:",
-     "Shrink a feature map by max or average pooling or by a stride of 2, compare how much of the input each "
-     "keeps, and flatten the maps into the vector a Dense layer reads."),
-    ("Backward pass", "perturb.py", "Nudge and watch", ":material/tune:",
-     "The perturbation experiment: nudge one number, watch the loss change, and meet the gradient."),
-    ("Backward pass", "grad_1d.py", "1D input gradient", ":material/undo:",
-     "The input gradient of a 1D convolution, the chapter's index formula step by step."),
-    ("Backward pass", "grad_1d_filter.py", "1D filter gradient", ":material/functions:",
-     "The filter gradient of a 1D convolution, and how a batch sums into each weight."),
-    ("Backward pass", "grad_2d.py", "2D and multichannel gradients", ":material/grid_view:",
-     "Gradients in 2D and across channels, with stride and padding, checked numerically."),
-    ("Backward pass", "book_bug.py", "The book's bug", ":material/bug_report:",
-     "The book's fast convolution gradients, their two bugs, and why training still worked."),
-    ("Labs", "train.py", "Train a CNN", ":material/play_arrow:",
-     "Build a CNN, train it on MNIST live, and look inside it while it learns."),
-    ("Labs", "evaluate.py", "Evaluate and look inside", ":material/visibility:",
-     "Evaluate a model on the whole test set, see where it errs, and look inside it for one digit."),
-    ("Labs", "draw.py", "Draw a digit", ":material/draw:",
-     "Draw a digit or upload a photo of one, prepare it as MNIST's digits were, and see what the network answers."),
+    (N_("Forward pass"), "conv_1d.py", N_("1D convolution"), ":material/linear_scale:",
+     N_("Slide a kernel along a list of numbers: the window, the products, the running sum, and what padding and "
+     "stride do to the size of the output.")),
+    (N_("Forward pass"), "conv_2d.py", N_("2D convolution on images"), ":material/grid_on:",
+     N_("Run the chapter's edge detector and other kernels over an MNIST digit, a grid you type or your own image, "
+     "one patch at a time, and see the feature map it builds.")),
+    (N_("Forward pass"), "multichannel.py", N_("Multichannel convolution"), ":material/layers:",
+     N_("Several input channels and several filters: how every output map adds up one convolution per input "
+     "channel, and how many weights that takes.")),
+    (N_("Forward pass"), "pooling.py", N_("Stride, pooling and flatten"), ":material/compress:",
+     N_("Shrink a feature map by max or average pooling or by a stride of 2, compare how much of the input each "
+     "keeps, and flatten the maps into the vector a Dense layer reads.")),
+    (N_("Backward pass"), "perturb.py", N_("Nudge and watch"), ":material/tune:",
+     N_("The perturbation experiment: nudge one number, watch the loss change, and meet the gradient.")),
+    (N_("Backward pass"), "grad_1d.py", N_("1D input gradient"), ":material/undo:",
+     N_("The input gradient of a 1D convolution, the chapter's index formula step by step.")),
+    (N_("Backward pass"), "grad_1d_filter.py", N_("1D filter gradient"), ":material/functions:",
+     N_("The filter gradient of a 1D convolution, and how a batch sums into each weight.")),
+    (N_("Backward pass"), "grad_2d.py", N_("2D and multichannel gradients"), ":material/grid_view:",
+     N_("Gradients in 2D and across channels, with stride and padding, checked numerically.")),
+    (N_("Backward pass"), "book_bug.py", N_("The book's bug"), ":material/bug_report:",
+     N_("The book's fast convolution gradients, their two bugs, and why training still worked.")),
+    (N_("Labs"), "train.py", N_("Train a CNN"), ":material/play_arrow:",
+     N_("Build a CNN, train it on MNIST live, and look inside it while it learns.")),
+    (N_("Labs"), "evaluate.py", N_("Evaluate and look inside"), ":material/visibility:",
+     N_("Evaluate a model on the whole test set, see where it errs, and look inside it for one digit.")),
+    (N_("Labs"), "draw.py", N_("Draw a digit"), ":material/draw:",
+     N_("Draw a digit or upload a photo of one, prepare it as MNIST's digits were, and see what the network answers.")),
+    (N_("Teach"), "lesson_link.py", N_("Make a lesson link"), ":material/qr_code_2:",
+     N_("For teachers: send a class one lesson set up your way, with controls hidden or locked, the presenter view "
+        "for a projector, one question set for everyone, and a QR code of the link.")),
 )
 
 st.title(_("SmartFlow CNN Lab"))
@@ -72,11 +75,11 @@ def card(script: str | None, title: str, icon: str, blurb: str) -> None:
                 raise StreamlitAPIException(script)
             st.page_link(HERE / script, label=_(title), icon=icon, width="stretch")  # the card's width
         except StreamlitAPIException:  # not written yet, or not in the navigation yet
-            st.markdown(f"{icon} **{_(title)}** · {_('coming soon')}")
+            st.markdown(f"{icon} **{_(title)}** · " + _("coming soon"))
         st.caption(_(blurb))
 
 
-for section in ("Forward pass", "Backward pass", "Labs"):
+for section in ("Forward pass", "Backward pass", "Labs", "Teach"):
     st.subheader(_(section))
     cards = [c for c in CARDS if c[0] == section]
     for row in range(0, len(cards), 2):  # a row of two at a time: the page's order (Tab, a phone's one column)

@@ -3,14 +3,14 @@ from functools import partial
 
 import streamlit as st
 
-from app import charts, links, resources, state, widgets
-from app.i18n import _
+from app import charts, links, resources, state, view, widgets
+from app.i18n import _, message
 from app.lessons import checkpoints_ui, stepper, traces
 
 RGB = (_("red"), _("green"), _("blue"))
 
 st.title(_("Multichannel convolution"))
-st.markdown(_(
+view.prose(_(
     "A colour image has 3 channels (red, green, blue) and a convolutional layer's output has one channel per "
     "filter. Each output map gets its own kernel **for every input channel**: it convolves each channel with "
     "its kernel and **adds the channel results** into one map. So C_in input channels and C_out output maps "
@@ -18,14 +18,13 @@ st.markdown(_(
 for problem in links.read_url(links.URL_MC):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("mc_")
-checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 left, right = st.columns(2)
 with left:
-    source = st.radio(_("Input"), ("rgb", "random", "upload"), key=state.MC_SOURCE, horizontal=True,
-                      format_func={"rgb": _("RGB picture"), "random": _("random numbers"),
-                                   "upload": _("your image (RGB)")}.get,
-                      help=_("A small colour picture, a few channels of small integers, or your own picture."))
+    source = view.widget(st.radio, _("Input"), ("rgb", "random", "upload"), key=state.MC_SOURCE, horizontal=True,
+                         format_func={"rgb": _("RGB picture"), "random": _("random numbers"),
+                                      "upload": _("your image (RGB)")}.get,
+                         help=_("A small colour picture, a few channels of small integers, or your own picture."))
     if source == "random":
         a, b = st.columns(2)
         cin = widgets.bounded_number(a, _("Input channels"), 1, 4, key=state.MC_CIN,
@@ -41,15 +40,15 @@ with right:
     a, b, c = st.columns([2, 3, 1])
     cout = widgets.bounded_number(a, _("Output channels"), 1, 4, key=state.MC_COUT,
                                   help=_("C_out: how many filters, so how many feature maps the layer makes."))
-    kind = b.selectbox(_("Filters"), ("colour", "shapes", "edges", "random"), key=state.MC_FILTERS,
+    kind = view.widget(b.selectbox, _("Filters"), ("colour", "shapes", "edges", "random"), key=state.MC_FILTERS,
                        format_func={"colour": _("one colour each"), "shapes": _("a 3×3 shape per channel"),
                                     "edges": _("edge detector on every channel"), "random": _("random (seeded)")}.get,
                        help=_("“one colour each”: filter o weighs channel o by +1 and the others by -0.5 "
                               "(centre cell only), so map 0 finds red, map 1 green, map 2 blue. “a 3×3 shape per "
                               "channel”: each channel has its own line or edge kernel, so every cell of the "
                               "window counts."))
-    seed = c.number_input(_("Seed"), 0, 9_999, step=1, key=state.MC_SEED,
-                          help=_("Seed of the random numbers and random filters: same seed, same numbers."))
+    seed = view.widget(c.number_input, _("Seed"), 0, 9_999, step=1, key=state.MC_SEED,
+                       help=_("Seed of the random numbers and random filters: same seed, same numbers."))
 pad, stride = widgets.padding_stride(state.MC_PAD_MODE, state.MC_PAD, state.MC_STRIDE)
 links.write_url(links.URL_MC)
 if x is None:
@@ -58,7 +57,7 @@ filters = traces.mc_filters(kind, x.shape[0], cout, seed)
 try:
     tr = traces.multichannel(x[None], filters, pad, stride)
 except ValueError as exc:
-    st.error(_("These settings cannot be convolved: {}.").format(exc))
+    st.error(_("These settings cannot be convolved: {}.").format(message(exc)))
     st.stop()
 cin, (oh, ow) = x.shape[0], (tr.rows.size, tr.cols.size)
 names = tuple(f" ({colour})" for colour in RGB) if source != "random" else ("",) * cin
@@ -74,8 +73,8 @@ if source != "random":
     preview.image(traces.rgb_preview(x), caption=_("the picture: its red, green and blue channels below"),
                   width=144)
 st.session_state[state.MC_OUT] = min(st.session_state[state.MC_OUT], cout - 1)
-o = st.selectbox(_("Output map to build"), range(cout), key=state.MC_OUT,
-                 format_func=lambda i: _("map {}").format(i), help=_("Which filter's feature map to step through."))
+o = view.widget(st.selectbox, _("Output map to build"), range(cout), key=state.MC_OUT,
+                format_func=lambda i: _("map {}").format(i), help=_("Which filter's feature map to step through."))
 
 
 st.subheader(_("Step through"))

@@ -1,13 +1,13 @@
 """Backward pass, lesson 1: the perturbation experiment. Nudge one number, watch the loss, meet the gradient."""
 import streamlit as st
 
-from app import charts, links, state, widgets
-from app.i18n import _
+from app import charts, links, state, view, widgets
+from app.i18n import _, message
 from app.lessons import backward, checkpoints_ui
 from app.lessons import backward_charts as bc
 
 st.title(_("Nudge and watch: what a gradient is"))
-st.markdown(_(
+view.prose(_(
     "A gradient answers one question: if this number grows a little, how much does the loss grow? The chapter "
     "tests its formulas by simply trying it. With the loss equal to the sum of the outputs, "
     "`conv_1d_sum([1, 2, 3, 4, 5], [1, 1, 1])` is 39; make the fifth input 6 and it becomes 41, so that input's "
@@ -16,19 +16,18 @@ st.markdown(_(
 for problem in links.read_url(links.URL_PERTURB):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("bp_")
-checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 c1, c2 = st.columns(2)
-inp_text = c1.text_input(_("Input values"), key=state.BP_INPUT,
-                         help=_("Up to 16 numbers separated by commas, e.g. 1, 2, 3, 4, 5."))
-ker_text = c2.text_input(_("Kernel values"), key=state.BP_KERNEL,
-                         help=_("An odd number of weights, e.g. 1, 1, 1; the input is padded with kernel // 2 "
-                                "zeros at each end, as in the chapter."))
+inp_text = view.widget(c1.text_input, _("Input values"), key=state.BP_INPUT,
+                       help=_("Up to 16 numbers separated by commas, e.g. 1, 2, 3, 4, 5."))
+ker_text = view.widget(c2.text_input, _("Kernel values"), key=state.BP_KERNEL,
+                       help=_("An odd number of weights, e.g. 1, 1, 1; the input is padded with kernel // 2 "
+                              "zeros at each end, as in the chapter."))
 try:
     inp, kernel = widgets.parse_values(inp_text, _("input")), widgets.parse_values(ker_text, _("kernel"))
 except ValueError as exc:
     links.write_url(links.URL_PERTURB)
-    st.error(_("These values cannot be read: {}.").format(exc))
+    st.error(_("These values cannot be read: {}.").format(message(exc)))
     st.stop()
 
 CHAPTERS_ELEMENT = {"input": 4, "kernel": 0}  # the chapter nudges x[4] (39 -> 41) and w[0] (39 -> 49)
@@ -39,16 +38,16 @@ def _chapters_element() -> None:
 
 
 a, b, c = st.columns([2, 2, 2])
-what = a.radio(_("Nudge"), ("input", "kernel"), key=state.BP_WHAT, horizontal=True, on_change=_chapters_element,
-               format_func={"input": _("an input"), "kernel": _("a weight")}.get,
-               help=_("Change one input cell x[i] or one kernel weight w[p]."))
+what = view.widget(a.radio, _("Nudge"), ("input", "kernel"), key=state.BP_WHAT, horizontal=True,
+                   on_change=_chapters_element, format_func={"input": _("an input"), "kernel": _("a weight")}.get,
+                   help=_("Change one input cell x[i] or one kernel weight w[p]."))
 size = len(inp) if what == "input" else len(kernel)
 st.session_state[state.BP_INDEX] = min(int(st.session_state[state.BP_INDEX]), size - 1)
-index = b.selectbox(_("Which element"), range(size), key=state.BP_INDEX,
+index = view.widget(b.selectbox, _("Which element"), range(size), key=state.BP_INDEX,
                     format_func=lambda i: f"x[{i}]" if what == "input" else f"w[{i}]",
                     help=_("x[4] is the chapter's “fifth element”; w[0] its “first weight”."))
-delta = c.number_input(_("Nudge by"), -100.0, 100.0, step=0.5, key=state.BP_DELTA, format="%g",
-                       help=_("How much to add to that element. The chapter adds 1; try 0.1 and 0.01 with a loss."))
+delta = view.widget(c.number_input, _("Nudge by"), -100.0, 100.0, step=0.5, key=state.BP_DELTA, format="%g",
+                    help=_("How much to add to that element. The chapter adds 1; try 0.1 and 0.01 with a loss."))
 try:
     up = backward.upstream_controls(state.BP_UP, state.BP_SEED, state.BP_GOAL)
     links.write_url(links.URL_PERTURB)
@@ -57,7 +56,7 @@ try:
     p = backward.perturb(inp, kernel, what, index, float(delta), up)
 except ValueError as exc:
     links.write_url(links.URL_PERTURB)
-    st.error(_("Cannot run the experiment: {}.").format(exc))
+    st.error(_("Cannot run the experiment: {}.").format(message(exc)))
     st.stop()
 
 name = f"x[{index}]" if what == "input" else f"w[{index}]"

@@ -1,13 +1,13 @@
 """Lesson 4: stride, max and average pooling, and the Flatten that feeds a Dense layer."""
 import streamlit as st
 
-from app import charts, links, state, widgets
-from app.i18n import _
+from app import charts, links, state, view, widgets
+from app.i18n import _, message
 from app.lessons import checkpoints_ui, explain, stepper, traces
 from smartflow_core.trace import FlattenShapes
 
 st.title(_("Stride, pooling and flatten"))
-st.markdown(_(
+view.prose(_(
     "Networks shrink their feature maps as they go deeper. **Pooling** replaces each 2×2 window by its maximum "
     "(max pooling) or its mean (average pooling); a **stride** of 2 makes the convolution itself skip every "
     "other position. Both halve the height and width, but they keep different amounts of the input. At the end, "
@@ -15,28 +15,29 @@ st.markdown(_(
 for problem in links.read_url(links.URL_POOL):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 widgets.back_to_chapter("pl_")
-checkpoints_ui.keep_seed()  # a teacher's q= seed, read before the lesson rewrites the address
 
 left, right = st.columns(2)
 with left:
-    source = st.radio(_("Input"), ("mnist", "grid"), key=state.PL_SOURCE, horizontal=True,
-                      format_func={"mnist": _("MNIST digit"), "grid": _("small grid")}.get,
-                      help=_("A handwritten digit or a grid of numbers you type."))
+    source = view.widget(st.radio, _("Input"), ("mnist", "grid"), key=state.PL_SOURCE, horizontal=True,
+                         format_func={"mnist": _("MNIST digit"), "grid": _("small grid")}.get,
+                         help=_("A handwritten digit or a grid of numbers you type."))
     picked = None
     if source == "mnist":
         picked = widgets.mnist_digit(None, state.PL_INDEX)
     else:
         try:
-            picked = widgets.parse_grid(st.text_area(_("Grid values"), key=state.PL_GRID, height=150, help=_(
-                "One row per line, numbers separated by spaces; up to 12×12.")), _("grid")), _("your grid")
+            text = view.widget(st.text_area, _("Grid values"), key=state.PL_GRID, height=150,
+                               help=_("One row per line, numbers separated by spaces; up to 12×12."))
+            picked = widgets.parse_grid(text, _("grid")), _("your grid")
         except ValueError as exc:
-            st.error(_("The grid cannot be read: {}.").format(exc))
+            st.error(_("The grid cannot be read: {}.").format(message(exc)))
 with right:
-    size = st.radio(_("Pool size"), (2, 3, 4), key=state.PL_SIZE, horizontal=True, format_func=lambda n: f"{n}×{n}",
-                    help=_("The window each output cell summarises; it moves by its own size (stride = size)."))
-    mode = st.radio(_("Pooling"), ("max", "avg"), key=state.PL_MODE, horizontal=True,
-                    format_func={"max": _("max"), "avg": _("average")}.get,
-                    help=_("Keep the largest value of each window, or the mean of its values."))
+    size = view.widget(st.radio, _("Pool size"), (2, 3, 4), key=state.PL_SIZE, horizontal=True,
+                       format_func=lambda n: f"{n}×{n}",
+                       help=_("The window each output cell summarises; it moves by its own size (stride = size)."))
+    mode = view.widget(st.radio, _("Pooling"), ("max", "avg"), key=state.PL_MODE, horizontal=True,
+                       format_func={"max": _("max"), "avg": _("average")}.get,
+                       help=_("Keep the largest value of each window, or the mean of its values."))
 links.write_url(links.URL_POOL)
 if picked is None:
     st.stop()
@@ -44,12 +45,12 @@ image, caption = picked
 try:
     pool = traces.pool(image, size, mode)
 except ValueError as exc:
-    st.error(_("Cannot pool this input: {}.").format(exc))
+    st.error(_("Cannot pool this input: {}.").format(message(exc)))
     st.stop()
 
 
 st.subheader(_("Pooling, step by step"))
-st.caption(_("Each window becomes one pooled cell (for max pooling the winning cell is outlined too). Click a "
+view.tip(_("Each window becomes one pooled cell (for max pooling the winning cell is outlined too). Click a "
              "pooled cell to jump to it; with the stepper focused, ←/→ step and Space plays."))
 stepper.step_through(traces.pool_steps(image, size, mode, (
     ("input", _("Input: {}").format(caption)),
@@ -66,9 +67,10 @@ links.write_url(links.URL_POOL)
 def stride_or_pool() -> None:
     """Its kernel reruns this section alone."""
     st.subheader(_("Stride {} or pooling {}?").format(size, size))
-    kp = st.selectbox(_("Kernel for the strided convolution"), state.KERNEL_PRESETS[:-2], key=state.PL_PRESET,
-                      format_func=lambda k: _(widgets.KERNEL_LABELS[k]),
-                      help=_("The 3×3 kernel slid with stride {}.").format(size))
+    kp = view.widget(st.selectbox, _("Kernel for the strided convolution"), state.KERNEL_PRESETS[:-2],
+                     key=state.PL_PRESET,
+                     format_func=lambda k: _(widgets.KERNEL_LABELS[k]),
+                     help=_("The 3×3 kernel slid with stride {}.").format(size))
     cmp = traces.stride_vs_pool(image, widgets.preset_kernel(kp, 0), size)
     a, b = st.columns(2)
     small = 80 + int(280 * cmp.conv.rows.size / image.shape[0])  # drawn at their size next to the input's maps below

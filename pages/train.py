@@ -1,14 +1,14 @@
 """Lab: build a CNN, train it on MNIST live, and look inside it while it learns."""
 import streamlit as st
 
-from app import resources, state
-from app.i18n import _
+from app import resources, state, view
+from app.i18n import _, message
 from app.lab import builder_ui, train_ui
 from app.lab import link as lab_url
 from app.lab import settings_ui as train_settings
 
 st.title(_("Train a CNN"))
-st.markdown(_(
+view.prose(_(
     "Build a convolutional network, train it on handwritten digits and watch it learn: the loss falls, the test "
     "accuracy climbs, and each layer's filters move away from their random start (shown side by side: at the "
     "start, now, and the change). Training runs in the background, so you can pause it, look inside, change pages "
@@ -17,7 +17,7 @@ live = train_ui.live()  # a run under way fixes the network and the settings unt
 for problem in lab_url.read(locked=live is not None):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 data = resources.mnist()
-st.caption(_("Data: the {}.").format(data.description))
+st.caption(_("Data: the {}.").format(message(data.description)))
 
 st.subheader(_("1. The network"))
 if live:
@@ -41,7 +41,7 @@ fields = train_settings.settings(data, locked=live is not None)
 if choice is not None and choice.plan.ok:
     train_settings.time_note(choice.plan, fields, last)
 lab_url.write()
-st.caption(_("The address bar holds this network and these settings: share the link and every learner opens "
+view.tip(_("The address bar holds this network and these settings: share the link and every learner opens "
              "the same lab."))
 config, why_not = train_settings.make_config(choice, fields)
 if why_not:

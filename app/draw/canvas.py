@@ -22,6 +22,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from app import view
 from app.i18n import _
 
 SIZE = 280                      # canvas pixels: 10x MNIST's 28
@@ -82,10 +83,12 @@ def example(key: str) -> str | None:
 def digit_canvas(key: str, brush_key: str, *, size: int = SIZE) -> np.ndarray | None:
     """A square canvas with a brush-size slider, Undo and Clear. Returns the drawing as RGBA ``(size, size, 4)``
     uint8 (dark ink on white paper), or None while nothing is drawn."""
+    if view.hidden("canvas"):
+        return None
     pad = _pad(key)
-    brush = st.slider(_("Brush size"), *BRUSH_RANGE, key=brush_key, step=2,
-                      help=_("The pen's width in canvas pixels. The canvas is 10 times MNIST's 28 pixels, so a "
-                             "brush of about 20 draws strokes as thick as MNIST's."))
+    brush = view.widget(st.slider, _("Brush size"), *BRUSH_RANGE, key=brush_key, step=2,
+                        help=_("The pen's width in canvas pixels. The canvas is 10 times MNIST's 28 pixels, so a "
+                               "brush of about 20 draws strokes as thick as MNIST's."))
     canvas_key = f"{key}_{pad.generation}"
     if canvas_key not in st.session_state:  # a new mount: the first visit, after Clear, or back from another page
         pad.initial = {"objects": pad.objects} if pad.objects else None
@@ -94,10 +97,10 @@ def digit_canvas(key: str, brush_key: str, *, size: int = SIZE) -> np.ndarray | 
                        key=canvas_key)
     image = _update(pad, result)
     c1, c2 = st.columns(2)
-    c1.button(_("Undo stroke"), key=f"{key}_undo", on_click=_undo, args=(key,), disabled=not pad.objects,
-              icon=":material/undo:", width="stretch", help=_("Take back the last stroke."))
-    c2.button(_("Clear"), key=f"{key}_clear", on_click=_clear, args=(key,), disabled=not pad.objects,
-              icon=":material/delete:", width="stretch", help=_("Start again on an empty canvas."))
+    view.widget(c1.button, _("Undo stroke"), key=f"{key}_undo", on_click=_undo, args=(key,), disabled=not pad.objects,
+                icon=":material/undo:", width="stretch", help=_("Take back the last stroke."))
+    view.widget(c2.button, _("Clear"), key=f"{key}_clear", on_click=_clear, args=(key,), disabled=not pad.objects,
+                icon=":material/delete:", width="stretch", help=_("Start again on an empty canvas."))
     return image
 
 

@@ -109,7 +109,7 @@ def saliency_overlay(image28: np.ndarray, saliency: np.ndarray, title: str, *, h
     fig.add_trace(go.Heatmap(
         z=sal, zmin=0 if one_sided else -m, zmax=m, colorscale=scale,
         colorbar=dict(thickness=10, len=0.8, tickfont=dict(size=10)),
-        hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"))
+        hovertemplate=_("row %{y}, col %{x}:") + " %{z:.3g}<extra></extra>"))
     _image_axes(fig)
     fig.update_layout(title=heading(title, 13), height=height, margin=dict(l=2, r=2, t=34, b=2),
                       plot_bgcolor="white", dragmode=False)

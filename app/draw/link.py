@@ -13,7 +13,7 @@ import streamlit as st
 from app import links, state
 from app.draw import canvas, scribble
 from app.draw.reading import SALIENCY, STEP_NAMES
-from app.i18n import _
+from app.i18n import N_, _
 from app.inside_charts import RANGES
 from app.lab.eval_link import incoming
 from app.lab.link import flag, show_flag
@@ -24,15 +24,15 @@ EXAMPLES = ("none", "scribble")
 
 def threshold_from_text(text: str) -> int:
     """The confidence needed, in percent: 0 to 100 in steps of 5, as the slider has it."""
-    value = links.int_in(0, 100, "threshold")(text)
+    value = links.int_in(0, 100, N_("threshold"))(text)
     if value % 5:
-        raise ValueError(f"{value} is not a multiple of 5")
+        raise ValueError(_("{} is not a multiple of 5").format(value))
     return value
 
 
 def explain_from_text(text: str) -> int:
     """Whose evidence the saliency map shows: ``answer`` (the network's answer) or a digit 0-9."""
-    return -1 if text == "answer" else links.int_in(0, 9, "digit")(text)
+    return -1 if text == "answer" else links.int_in(0, 9, N_("digit"))(text)
 
 
 def explain_to_text(value: object) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import inside_charts
+from app import inside_charts, view
 from app.draw import charts
 from app.draw import link as draw_link
+from app.draw import reading as drawing
 from app.draw.reading import Reading
 from app.i18n import _
 from app.lab import inside_ui
@@ -17,15 +18,17 @@ def confidence_note() -> None:
     on the canvas."""
     st.caption(_("Confidence is not a “this is a digit” detector: softmax shares out 100 % among the ten digits "
                  "whatever the picture, and this network never saw anything but digits."))
-    st.button(_("Try a scribble"), key="dr_scribble", on_click=draw_link.load_scribble, icon=":material/gesture:",
-              help=_("Put a tangle of strokes that is no digit on the canvas (in place of what is on it), and see "
-                     "how sure the network is."))
+    view.widget(st.button, _("Try a scribble"), key="dr_scribble", on_click=draw_link.load_scribble,
+                icon=":material/gesture:",
+                help=_("Put a tangle of strokes that is no digit on the canvas (in place of what is on it), and see "
+                       "how sure the network is."))
 
 
 def answer(reading: Reading, threshold: int, scribble: bool) -> None:
     """The answer (or "not sure" below ``threshold`` percent), the ten probabilities, and for the scribble why the
     network is sure of a digit that is not there."""
     sure = reading.confidence >= threshold / 100
+    second, p_second = reading.runner_up
     st.metric(_("The network reads"), reading.answer if sure else _("not sure"),
               help=_("The digit with the highest probability, if that probability reaches the confidence needed."))
     if sure:
@@ -33,6 +36,10 @@ def answer(reading: Reading, threshold: int, scribble: bool) -> None:
     else:
         st.warning(_("Not sure: its best guess is {} at {:.0%}, below the {} % needed.").format(
             reading.answer, reading.confidence, threshold))
+    st.caption(_("Runner-up: {} at {:.1%}, a margin of {:.0f} points.").format(second, p_second,
+                                                                                100 * reading.margin) + " " + (
+        _("A small margin: it hesitates between {} and {}.").format(reading.answer, second)
+        if reading.margin < 0.5 else _("A wide margin says which digit fits best, not that this is a digit.")))
     st.plotly_chart(charts.probability_bars(reading.probs, threshold / 100), key="dr_probs")
     if scribble:
         st.info(_("This scribble is no digit, yet the network gives the digit **{}** a probability of {:.1%}. "
@@ -40,6 +47,27 @@ def answer(reading: Reading, threshold: int, scribble: bool) -> None:
                   "gets most of it; and the network was never shown a non-digit, so it has no “none of these” "
                   "answer. A high confidence says which digit fits best, not that the picture is a digit.").format(
             reading.answer, reading.confidence))
+
+
+def model_record() -> None:
+    """What the pretrained model was trained on and how it reads the generated test sets, old model beside it."""
+    record = drawing.pretrained_record()
+    if record is None:
+        return
+    trained, rows = record
+    with st.expander(_("What the pretrained model was trained on, and how it reads drawn and typed digits")):
+        st.markdown(trained)
+        if rows:
+            previous = any(before is not None for _s, _a, before in rows)
+            names = [_("test set"), _("this model")] + ([_("the previous model")] if previous else [])
+            head = "| " + " | ".join(names) + " |"
+            lines = [head, "| --- | --- |" + (" --- |" if previous else "")]
+            lines += [f"| {name} | {acc:.1f} % |" + ("" if not previous else " – |" if before is None else
+                                                      f" {before:.1f} % |") for name, acc, before in rows]
+            st.markdown("\n".join(lines))
+            st.caption(_("Measured by `bench/bench_reading.py` on MNIST test digits redrawn on this 280×280 canvas "
+                         "and on digits typed with Pillow, all prepared by the steps below. The previous model was "
+                         "trained on plain MNIST only."))
 
 
 def layers(reading: Reading) -> None:

@@ -177,24 +177,24 @@ def layer_name(n: int, spec: dict) -> str:
     kind = spec["type"]
     if kind == "Conv2DLayer":
         k = spec["param_size"]
-        return f"{n} Conv {spec['out_channels']}@{k}×{k}"
+        return _("{} Conv {}@{}×{}").format(n, spec["out_channels"], k, k)
     if kind == "Pool2DLayer":
-        return f"{n} {'Max' if spec.get('mode', 'max') == 'max' else 'Avg'} pool {spec.get('size', 2)}×" \
-               f"{spec.get('size', 2)}"
-    return f"{n} Dense {spec['neurons']}"
+        pool = _("{} Max pool {}×{}") if spec.get("mode", "max") == "max" else _("{} Avg pool {}×{}")
+        return pool.format(n, spec.get("size", 2), spec.get("size", 2))
+    return _("{} Dense {}").format(n, spec["neurons"])
 
 
 def _detail(spec: dict) -> str:
     kind, parts = spec["type"], []
     if kind == "Conv2DLayer":
-        parts += [f"stride {spec.get('stride', 1)}", f"padding {_pad(spec)}"]
+        parts += [_("stride {}").format(spec.get("stride", 1)), _("padding {}").format(_pad(spec))]
     if kind != "Pool2DLayer":
         parts.append(spec.get("activation") or "Linear")
         if spec.get("dropout", 1.0) < 1:
-            parts.append(f"keep {spec['dropout']:.0%}")
-        parts.append(f"{spec.get('weight_init', 'standard')} init")
+            parts.append(_("keep {:.0%}").format(spec["dropout"]))
+        parts.append(_("{} init").format(spec.get("weight_init", "standard")))
     if spec.get("flatten"):
-        parts.append("flatten")
+        parts.append(_("flatten"))
     return ", ".join(parts)
 
 
@@ -313,12 +313,12 @@ def _memory_problem(n: int, spec: dict, shape_in: tuple, shape_out: tuple, batch
 
 def table(plan: Plan) -> list[dict]:
     """The rows as a learner reads them, with the input first and the totals last."""
-    out = [{"layer": "Input", "details": "an MNIST image", "output shape": shape_text(INPUT_SHAPE),
+    out = [{"layer": _("Input"), "details": _("an MNIST image"), "output shape": shape_text(INPUT_SHAPE),
             "parameters": 0, "multiply-adds": 0}]
     out += [{"layer": r.layer, "details": r.detail, "output shape": shape_text(r.shape), "parameters": r.params,
              "multiply-adds": r.macs} for r in plan.rows]
     if plan.ok:
-        out.append({"layer": "Total", "details": "", "output shape": "", "parameters": plan.params,
+        out.append({"layer": _("Total"), "details": "", "output shape": "", "parameters": plan.params,
                     "multiply-adds": plan.macs})
     return out
 

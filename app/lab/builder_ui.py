@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 import streamlit as st
 
-from app import resources, state, widgets
-from app.i18n import _
+from app import resources, state, view, widgets
+from app.i18n import N_, _
 from app.lab import builder, notes
 from app.lab import numbers_ui as numbers
 from app.lab.config import TrainConfig
@@ -22,16 +22,16 @@ from smartflow_core.nn import NeuralNetwork
 from smartflow_core.persist import model_config
 from smartflow_core.presets import INPUT_SHAPE, PRESETS
 
-SOURCES = {"build": "a new network", "pretrained": "the pretrained model", "uploaded": "a model you upload"}
-PRESET_LABELS = {"default": "A better default: two conv blocks with pooling", "chapter": "The chapter's model",
-                 "custom": "Custom (your edits)"}  # one per smartflow_core.presets.PRESETS, then "custom"
-PRESET_NAMES = {"default": "default net", "chapter": "chapter's net"}  # what a run of each is called
+SOURCES = {"build": N_("a new network"), "pretrained": N_("the pretrained model"), "uploaded": N_("a model you upload")}
+PRESET_LABELS = {"default": N_("A better default: two conv blocks with pooling"), "chapter": N_("The chapter's model"),
+                 "custom": N_("Custom (your edits)")}  # one per smartflow_core.presets.PRESETS, then "custom"
+PRESET_NAMES = {"default": N_("default net"), "chapter": N_("chapter's net")}  # what a run of each is called
 PADDINGS = ("same", 0, 1, 2, 3, 4, 5, 6)
-ACTIVATION_HELP = _("The function applied to every output: ReLU keeps positives (fast to train), Tanh squashes "
+ACTIVATION_HELP = N_("The function applied to every output: ReLU keeps positives (fast to train), Tanh squashes "
                     "into -1..1 (the chapter's), Sigmoid into 0..1, Linear leaves it alone.")
-INIT_HELP = _("How the first random weights are drawn: “he” suits ReLU, “glorot” is the chapter's (its "
+INIT_HELP = N_("How the first random weights are drawn: “he” suits ReLU, “glorot” is the chapter's (its "
               "version), “normal” draws with standard deviation 1, “standard” is the book's dense default.")
-KEEP_HELP = _("Dropout, as the chapter writes it: the probability of KEEPING each output during training "
+KEEP_HELP = N_("Dropout, as the chapter writes it: the probability of KEEPING each output during training "
               "(0.8 drops 20 % at random). 1 means no dropout. Evaluation always keeps everything.")
 
 
@@ -107,14 +107,14 @@ def _span(lo, hi, low_why: str, high_why: str, floor=None):
 
 
 BOUNDS = {
-    "channels": _span(1, 64, _("a convolution needs at least one filter"), _("at most 64 filters here")),
-    "kernel": _span(1, 28, _("a kernel has at least 1×1 weights"), _("the images are 28×28")),
+    "channels": _span(1, 64, N_("a convolution needs at least one filter"), N_("at most 64 filters here")),
+    "kernel": _span(1, 28, N_("a kernel has at least 1×1 weights"), N_("the images are 28×28")),
     # a stride of 0 is let through: the table's check explains it and refuses to train
-    "stride": _span(0, 4, _("a negative stride would walk backwards"), _("at most 4 here: a larger stride skips "
+    "stride": _span(0, 4, N_("a negative stride would walk backwards"), N_("at most 4 here: a larger stride skips "
                                                                           "most of the image"), floor=1),
-    "dropout": _span(0.05, 1.0, _("it is the share of outputs kept: at least 0.05 here, and 0 would pass nothing "
-                                  "on"), _("it is a probability: at most 1")),
-    "neurons": _span(1, 512, _("a layer needs at least one neuron"), _("at most 512 neurons here")),
+    "dropout": _span(0.05, 1.0, N_("it is the share of outputs kept: at least 0.05 here, and 0 would pass nothing "
+                                  "on"), N_("it is a probability: at most 1")),
+    "neurons": _span(1, 512, N_("a layer needs at least one neuron"), N_("at most 512 neurons here")),
 }
 
 
@@ -122,35 +122,36 @@ BOUNDS = {
 
 
 def _widget(col, kind: str, i: int, field: str, value, make, label: str, help: str, locked: bool = False, **kw):
-    key = _key(kind, i, field)
+    key, label, help = _key(kind, i, field), _(label), _(help)  # the tables above hold N_() texts
     st.session_state[key] = "same" if field == "padding" and value is None else value
     if field in BOUNDS:
         lo, hi, why, nearest = BOUNDS[field]
-        return numbers.bounded(col, label, lo, hi, key=key, why=why, nearest=nearest, on_change=_changed,
+        return numbers.bounded(col, label, lo, hi, key=key, why=lambda v, why=why: _(why(v)), nearest=nearest,
+                               on_change=_changed,
                                args=(kind, i, field), show=False, help=help, disabled=locked, **kw)
-    return getattr(col, make)(label, key=key, on_change=_changed, args=(kind, i, field), help=help,
-                              disabled=locked, **kw)
+    return view.widget(getattr(col, make), label, key=key, on_change=_changed, args=(kind, i, field), help=help,
+                       disabled=locked, **kw)
 
 
 def _notes(kind: str, i: int, fields: dict[str, str], extra: str | None = None) -> None:
     """A block's notes: each of its boxes' about an impossible value, then ``extra``."""
     for field, label in fields.items():
         if text := numbers.note(_key(kind, i, field)):
-            st.caption(f":orange[{label}: {text}]")
+            st.caption(f":orange[{_(label)}: {text}]")
     if extra:
         st.caption(f":orange[{extra}]")
 
 
-CONV_BOXES = {"channels": _("Filters"), "kernel": _("Kernel"), "stride": _("Stride"), "dropout": _("Keep")}
+CONV_BOXES = {"channels": N_("Filters"), "kernel": N_("Kernel"), "stride": N_("Stride"), "dropout": N_("Keep")}
 
 
 def _conv_block(i: int, b: builder.ConvBlock, removable: bool, locked: bool, even: str | None) -> None:
     with st.container(border=True):
         head, remove = st.columns([6, 1], vertical_alignment="center")
         head.markdown(_("**Convolution block {}**").format(i + 1))
-        remove.button(_("Remove"), key=_key("conv", i, "remove"), disabled=locked or not removable, width="stretch",
-                      on_click=_remove, args=("conv", i),
-                      help=_("Remove this block. A CNN keeps at least one convolution."))
+        view.widget(remove.button, _("Remove"), key=_key("conv", i, "remove"), disabled=locked or not removable,
+                    width="stretch", on_click=_remove, args=("conv", i),
+                    help=_("Remove this block. A CNN keeps at least one convolution."))
         _notes("conv", i, CONV_BOXES, even)  # above the boxes: on a phone they stack, eight deep
         c = st.columns(8)
         _widget(c[0], "conv", i, "channels", b.channels, "number_input", CONV_BOXES["channels"], _(
@@ -185,33 +186,36 @@ def _dense_block(i: int, b: builder.DenseBlock, locked: bool) -> None:
         _widget(c[2], "dense", i, "dropout", b.dropout, "number_input", _("Keep"), KEEP_HELP, locked,
                 step=0.05, format="%.2f")
         _widget(c[3], "dense", i, "init", b.init, "selectbox", _("Init"), INIT_HELP, locked, options=builder.INITS)
-        c[4].button(_("Remove"), key=_key("dense", i, "remove"), width="stretch", disabled=locked,
+        view.widget(c[4].button, _("Remove"), key=_key("dense", i, "remove"), width="stretch", disabled=locked,
                     on_click=_remove, args=("dense", i), help=_("Remove this dense layer."))
 
 
 def _editor(plan_of, locked: bool) -> tuple[builder.Architecture, builder.Plan]:
     """The preset menu and every block; ``plan_of(arch)`` checks the network (the blocks' notes need its shapes)."""
-    st.selectbox(_("Start from"), tuple(PRESET_LABELS), key=state.TR_PRESET, format_func=lambda p: _(PRESET_LABELS[p]),
-                 on_change=_apply_preset, disabled=locked, help=_(
-                     "A ready-made architecture with the settings that train it well. Editing any block below makes "
-                     "it “custom”."))
+    view.widget(st.selectbox, _("Start from"), tuple(PRESET_LABELS), key=state.TR_PRESET,
+                format_func=lambda p: _(PRESET_LABELS[p]), on_change=_apply_preset, disabled=locked, help=_(
+                    "A ready-made architecture with the settings that train it well. Editing any block below makes "
+                    "it “custom”."))
     preset = st.session_state[state.TR_PRESET]
     if preset != "custom":
         st.caption(_(PRESETS[preset].description))
     arch = _arch()
     plan = plan_of(arch)
+    if view.hidden("net"):  # a teacher's link hides the blocks: the table of layers under them still shows the net
+        return arch, plan
     even = notes.even_kernels(arch, plan)
     for i, block in enumerate(arch.convs):
         _conv_block(i, block, len(arch.convs) > 1, locked, even.get(i))
     for i, block in enumerate(arch.denses):
         _dense_block(i, block, locked)
     c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
-    c1.button(_("+ Convolution block"), key=_key("conv", 0, "add"),
-              disabled=locked or len(arch.convs) >= builder.MAX_CONV, on_click=_add, args=("conv",), width="stretch",
-              help=_("Add a block after the last one (up to {}).").format(builder.MAX_CONV))
-    c2.button(_("+ Dense layer"), key=_key("dense", 0, "add"), disabled=locked or len(arch.denses) >= builder.MAX_DENSE,
-              on_click=_add, args=("dense",), width="stretch",
-              help=_("Add a hidden fully connected layer before the output (up to {}).").format(builder.MAX_DENSE))
+    view.widget(c1.button, _("+ Convolution block"), key=_key("conv", 0, "add"),
+                disabled=locked or len(arch.convs) >= builder.MAX_CONV, on_click=_add, args=("conv",), width="stretch",
+                help=_("Add a block after the last one (up to {}).").format(builder.MAX_CONV))
+    view.widget(c2.button, _("+ Dense layer"), key=_key("dense", 0, "add"),
+                disabled=locked or len(arch.denses) >= builder.MAX_DENSE, on_click=_add, args=("dense",),
+                width="stretch",
+                help=_("Add a hidden fully connected layer before the output (up to {}).").format(builder.MAX_DENSE))
     _widget(c3, "out", 0, "init", arch.output_init, "selectbox", _("Output layer (10 digits): init"), INIT_HELP,
             locked, options=builder.INITS)
     return arch, plan
@@ -249,10 +253,10 @@ def network(book: bool, batch_size: int, dtype: str, running: TrainConfig | None
     """Draw the network section; returns what to train, or None when nothing is chosen yet. With ``running`` (the
     config of the run under way) every control is disabled and the choice is the network that run trains."""
     locked = running is not None
-    source = st.radio(_("Train"), tuple(SOURCES), key=state.TR_SOURCE, horizontal=True, disabled=locked,
-                      format_func=lambda s: _(SOURCES[s]), help=_(
-                          "Build a network from scratch, or continue training the shipped pretrained model or "
-                          "one you saved earlier (its architecture is then fixed)."))
+    source = view.widget(st.radio, _("Train"), tuple(SOURCES), key=state.TR_SOURCE, horizontal=True, disabled=locked,
+                         format_func=lambda s: _(SOURCES[s]), help=_(
+                             "Build a network from scratch, or continue training the shipped pretrained model or "
+                             "one you saved earlier (its architecture is then fixed)."))
 
     def plan_of(config) -> builder.Plan:  # while a run is under way, the table shows the network it trains
         return running_plan(running) if locked else builder.check(config, book=book, batch_size=batch_size,
@@ -293,12 +297,15 @@ def trained_elsewhere(choice: Choice | None, config: TrainConfig, label: str) ->
     st.caption(_("Start trains the network above. Run {} trained another one; its curves are below.").format(
         label.split()[0]))
     with st.expander(_("The network run {} trained").format(label.split()[0])):
-        st.dataframe(builder.table(running_plan(config)), hide_index=True, width="stretch")
+        st.dataframe(builder.table(running_plan(config)), hide_index=True, width="stretch", column_config={
+            "layer": _("layer"), "details": _("details"), "output shape": _("output shape"),
+            "parameters": _("parameters"), "multiply-adds": _("multiply-adds")})
 
 
 def show_plan(plan: builder.Plan) -> None:
     """The table of layers, then every problem (training is refused) and warning."""
     st.dataframe(builder.table(plan), hide_index=True, width="stretch", column_config={
+        "layer": _("layer"), "details": _("details"), "output shape": _("output shape"),
         "parameters": st.column_config.NumberColumn(_("parameters"), format="localized", help=_(
             "Weights and biases this layer learns.")),
         "multiply-adds": st.column_config.NumberColumn(_("multiply-adds"), format="localized", help=_(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smartflow_core.augment import AUGMENT_PRESETS, Augment
 from smartflow_core.layer import LAYERS
 from smartflow_core.loss import LOSSES
 from smartflow_core.optimizers import DECAY_TYPES, OPTIMIZERS
@@ -28,7 +29,8 @@ class TrainConfig:
     and converted. ``train_size`` takes the first that many training images (all when there are fewer).
     ``seed`` seeds the network and the shuffles (it replaces the model config's own seed).
     ``book`` builds the convolutions with the book's gradients. The test set is cut to ``eval_test_size`` images,
-    evaluated every ``eval_every`` epochs and, with ``eval_steps``, also every that many steps.
+    evaluated every ``eval_every`` epochs and, with ``eval_steps``, also every that many steps. ``augment`` names
+    a strength of ``smartflow_core.augment.AUGMENT_PRESETS`` that transforms every training batch ("none": off).
     """
     model: str
     train_size: int = 10_000
@@ -47,6 +49,7 @@ class TrainConfig:
     eval_steps: int = 0
     early_stopping: bool = False
     grad_every: int = 10
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -77,6 +80,8 @@ class TrainConfig:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.augment not in AUGMENT_PRESETS:
+            raise ValueError(f"augment must be one of {tuple(AUGMENT_PRESETS)}, got {self.augment!r}")
 
     @classmethod
     def from_preset(cls, preset: Preset | str, **overrides) -> TrainConfig:
@@ -91,6 +96,12 @@ class TrainConfig:
     def model_config(self) -> dict:
         return json.loads(self.model)
 
+    @property
+    def augmentation(self) -> Augment | None:
+        """The training batches' augmentation for ``Trainer.fit``, None when it is off."""
+        params = AUGMENT_PRESETS[self.augment]
+        return params if params.active else None
+
     def make_optimizer(self):
         if self.optimizer == "SGD":
             return OPTIMIZERS["SGD"](self.lr, self.final_lr, self.decay_type)
@@ -99,7 +110,8 @@ class TrainConfig:
     def summary(self) -> str:
         """A short label for a legend: ``SGDMomentum lr 0.01, batch 64, 5 epochs``."""
         return (f"{self.optimizer} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epoch"
-                f"{'s' if self.epochs > 1 else ''}{', book' if self.book else ''}")
+                f"{'s' if self.epochs > 1 else ''}{', book' if self.book else ''}"
+                f"{'' if self.augment == 'none' else ', augment ' + self.augment}")
 
 
 def _check_int(name: str, value, low: int) -> None:

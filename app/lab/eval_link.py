@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import links, state
+from app.i18n import N_, _
 from app.inside_charts import RANGES
 
 SOURCES = ("pretrained", "session", "uploaded")
@@ -24,7 +25,7 @@ def default_order(cell: tuple[int, int] | None) -> str:
     return "least" if cell is not None and cell != ALL and cell[0] == cell[1] else "most"
 
 
-DIGIT = links.int_in(0, 9, "digit")
+DIGIT = links.int_in(0, 9, N_("digit"))
 
 
 def cell_from_text(text: str) -> tuple[int, int]:
@@ -33,7 +34,7 @@ def cell_from_text(text: str) -> tuple[int, int]:
         return ALL
     true, sep, predicted = text.partition("-")
     if not sep:
-        raise ValueError("expected all, or the true and the predicted digit such as 4-9")
+        raise ValueError(_("expected all, or the true and the predicted digit such as 4-9"))
     return DIGIT(true), DIGIT(predicted)
 
 
@@ -43,7 +44,7 @@ def cell_to_text(cell: object) -> str:
 
 def index_from_text(text: str) -> int | None:
     """A test digit's index, or ``none``."""
-    return None if text == "none" else links.int_in(0, 99_999, "test digit")(text)
+    return None if text == "none" else links.int_in(0, 99_999, N_("test digit"))(text)
 
 
 def index_to_text(index: object) -> str:

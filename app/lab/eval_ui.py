@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import resources, state
-from app.i18n import _
+from app import resources, state, view
+from app.i18n import N_, _
 from app.lab import builder_ui, inside_ui
 from app.lab import charts as train_charts
 from app.lab.eval_link import ALL, EV_ORDER, EV_RANGE, SOURCES, default_order
@@ -20,8 +20,8 @@ from app.lab.evaluation import Evaluation, evaluate
 from app.lab.slot import session_slot
 from smartflow_core.nn import NeuralNetwork
 
-MODELS = dict(zip(SOURCES, ("the pretrained model", "your latest training run", "a model you upload")))
-ORDER_NAMES = {"most": "most confident first", "least": "least confident first"}
+MODELS = dict(zip(SOURCES, (N_("the pretrained model"), N_("your latest training run"), N_("a model you upload"))))
+ORDER_NAMES = {"most": N_("most confident first"), "least": N_("least confident first")}
 GALLERY = 24  # digits shown at once
 KEEP = 3  # evaluations kept per session
 
@@ -65,10 +65,10 @@ def _forget(key: str) -> None:
 
 def model() -> Evaluated | None:
     """Choose a model and evaluate it on the whole test set (once; kept for this session)."""
-    source = st.radio(_("Evaluate"), tuple(MODELS), key=state.EV_MODEL, horizontal=True,
-                      format_func=lambda s: _(MODELS[s]), help=_(
-                          "The shipped pretrained model, the network you trained on the Train page (its weights "
-                          "at the moment you evaluate), or a model file saved earlier."))
+    source = view.widget(st.radio, _("Evaluate"), tuple(MODELS), key=state.EV_MODEL, horizontal=True,
+                         format_func=lambda s: _(MODELS[s]), help=_(
+                             "The shipped pretrained model, the network you trained on the Train page (its weights "
+                             "at the moment you evaluate), or a model file saved earlier."))
     kept = st.session_state[state.EV_RESULTS] or {}
     if source == "pretrained":
         meta = resources.pretrained()[1]
@@ -96,8 +96,8 @@ def model() -> Evaluated | None:
     found = kept.get(key) or _evaluate(key, snap.label, run.network_copy(), _note(snap))
     st.caption(_("{} Evaluated with the weights of that moment.").format(found.note))
     if found.note != _note(snap):
-        st.button(_("Evaluate the latest weights"), key="ev_refresh", on_click=_forget, args=(key,),
-                  icon=":material/refresh:", help=_("The run has moved on since: evaluate it again."))
+        view.widget(st.button, _("Evaluate the latest weights"), key="ev_refresh", on_click=_forget, args=(key,),
+                    icon=":material/refresh:", help=_("The run has moved on since: evaluate it again."))
     return found
 
 
@@ -133,10 +133,10 @@ def confusion(ev: Evaluation) -> tuple[int, int] | None:
         _cell_opened()
     chart, menu = st.columns([3, 2])
     with menu:
-        st.selectbox(_("Open a cell"), cells, key=state.EV_CELL, format_func=lambda c: _cell_text(ev, c),
-                     on_change=_cell_opened, help=_(
-                         "The digits behind one cell of the matrix: the most frequent confusions come first, then "
-                         "the right answers. Clicking a cell of the matrix does the same."))
+        view.widget(st.selectbox, _("Open a cell"), cells, key=state.EV_CELL, format_func=lambda c: _cell_text(ev, c),
+                    on_change=_cell_opened, help=_(
+                        "The digits behind one cell of the matrix: the most frequent confusions come first, then "
+                        "the right answers. Clicking a cell of the matrix does the same."))
         worst = [c for c in cells[1:4] if c[0] != c[1]]
         if worst:
             st.markdown(_("Most frequent confusions: ") + ", ".join(_cell_text(ev, c) for c in worst) + ".")
@@ -162,11 +162,11 @@ def _open(index: int) -> None:
 
 def gallery(ev: Evaluation, data: resources.Mnist, cell) -> None:
     """The digits of the opened cell (or every mistake) in the order chosen; a button opens each."""
-    order = st.radio(_("Order"), tuple(ORDER_NAMES), key=EV_ORDER, horizontal=True,
-                     format_func=lambda o: _(ORDER_NAMES[o]), help=_(
-                         "By the probability the network gave its own answer. For right answers the least "
-                         "confident teach most: the digits the network nearly got wrong. For mistakes the most "
-                         "confident ones show where it is surely wrong."))
+    order = view.widget(st.radio, _("Order"), tuple(ORDER_NAMES), key=EV_ORDER, horizontal=True,
+                        format_func=lambda o: _(ORDER_NAMES[o]), help=_(
+                            "By the probability the network gave its own answer. For right answers the least "
+                            "confident teach most: the digits the network nearly got wrong. For mistakes the most "
+                            "confident ones show where it is surely wrong."))
     least = order == "least"
     indices = ev.mistakes(least) if cell is None else ev.cell(*cell, least_first=least)
     if len(indices) == 0:
@@ -181,9 +181,9 @@ def gallery(ev: Evaluation, data: resources.Mnist, cell) -> None:
     for n, i in enumerate(indices[:GALLERY]):
         with cols[n % 8]:
             st.image(data.test_image(i), width=72, clamp=True)
-            st.button(f"{data.y_test[i]} → {ev.predicted[i]} · {ev.confidence(i):.0%}", key=f"ev_open_{i}",
-                      on_click=_open, args=(int(i),), type="tertiary",
-                      help=_("Test digit #{}: look inside the network for it.").format(i))
+            view.widget(st.button, f"{data.y_test[i]} → {ev.predicted[i]} · {ev.confidence(i):.0%}", key=f"ev_open_{i}",
+                        on_click=_open, args=(int(i),), type="tertiary",
+                        help=_("Test digit #{}: look inside the network for it.").format(i))
 
 
 def digit(result: Evaluated, data: resources.Mnist) -> None:

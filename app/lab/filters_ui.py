@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import state
+from app import state, view
 from app.charts import limit
 from app.i18n import _
 from app.lab import builder
@@ -42,7 +42,7 @@ def controls(run: TrainingRun) -> tuple[int, int | None]:
         ss[LAYER] = positions[0]
     names = {n: name for n, name, _c in layers}
     c1, c2 = st.columns(2)
-    position = c1.selectbox(_("Layer"), positions, key=LAYER, format_func=names.get, help=_(
+    position = view.widget(c1.selectbox, _("Layer"), positions, key=LAYER, format_func=names.get, help=_(
         "Any convolution of the network. The first reads the image; a deeper one reads the maps of the one "
         "before, so each of its filters has a k×k grid of weights per input channel."))
     inputs = dict((n, c) for n, _name, c in layers)[position]
@@ -51,7 +51,7 @@ def controls(run: TrainingRun) -> tuple[int, int | None]:
     options = [MEAN, *range(inputs)]
     if ss.get(CHANNEL) not in options:
         ss[CHANNEL] = MEAN
-    channel = c2.selectbox(_("Input channel"), options, key=CHANNEL, format_func=lambda c: _(
+    channel = view.widget(c2.selectbox, _("Input channel"), options, key=CHANNEL, format_func=lambda c: _(
         "the mean of all {}").format(inputs) if c == MEAN else _("channel {}").format(c + 1), help=_(
         "This layer's filters have {} grids each, one per map it reads: show their mean, or one of them.").format(
         inputs))

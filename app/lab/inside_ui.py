@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import inside_charts, resources
-from app.i18n import _
+from app import inside_charts, resources, view
+from app.i18n import N_, _
 from app.lab import charts as train_charts
 from smartflow_core import insight
 from smartflow_core.nn import NeuralNetwork
 from smartflow_core.presets import prepare_images
 
-RANGE_NAMES = {"map": "each map its own", "layer": "one per layer"}
+RANGE_NAMES = {"map": N_("each map its own"), "layer": N_("one per layer")}
 
 
 def range_control(key: str) -> bool:
     """The feature maps' colour range: True for each map on its own range (the default), False for one per layer."""
-    choice = st.radio(_("Colour range of the maps"), inside_charts.RANGES, key=key, horizontal=True,
-                      format_func=lambda r: _(RANGE_NAMES[r]), help=_(
-                          "Each map its own: every map spans the whole colour scale, its range printed above it, "
-                          "so a weak map still shows its pattern. One per layer: one scale for the layer's maps, "
-                          "so you see which maps respond most (weak ones look blank)."))
+    choice = view.widget(st.radio, _("Colour range of the maps"), inside_charts.RANGES, key=key, horizontal=True,
+                         format_func=lambda r: _(RANGE_NAMES[r]), help=_(
+                             "Each map its own: every map spans the whole colour scale, its range printed above it, "
+                             "so a weak map still shows its pattern. One per layer: one scale for the layer's maps, "
+                             "so you see which maps respond most (weak ones look blank)."))
     return choice != "layer"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import links, state
+from app.i18n import N_, _
 from app.lab.builder import (
     ACTIVATIONS,
     INITS,
@@ -27,12 +28,14 @@ from app.lab.builder import (
 )
 from app.lab.builder_ui import apply_preset
 from app.lab.config import DECAYS
+from smartflow_core.augment import AUGMENT_PRESETS
 from smartflow_core.optimizers import OPTIMIZERS
 from smartflow_core.presets import PRESETS
 
 # each value's parser, within the builder's widget limits
-FILTERS, KERNEL, STRIDE = links.int_in(1, 64, "filters"), links.int_in(1, 28, "kernel"), links.int_in(1, 4, "stride")
-PAD, NEURONS, KEEP = links.int_in(0, 6, "padding"), links.int_in(1, 512, "neurons"), links.float_in(0.05, 1, "keep")
+FILTERS, KERNEL = links.int_in(1, 64, N_("filters")), links.int_in(1, 28, N_("kernel"))
+STRIDE, PAD = links.int_in(1, 4, N_("stride")), links.int_in(0, 6, N_("padding"))
+NEURONS, KEEP = links.int_in(1, 512, N_("neurons")), links.float_in(0.05, 1, N_("keep"))
 ACTIVATION, POOL, INIT = links.one_of(ACTIVATIONS), links.one_of(POOLS), links.one_of(INITS)
 
 
@@ -49,7 +52,7 @@ def arch_from_text(text: str) -> Architecture:
     """The inverse of :func:`arch_to_text`; raises ValueError naming the part it cannot read."""
     convs, denses, output_init = [], [], "he"
     for part in text.split(";"):
-        kind, _, rest = part.partition(":")
+        kind, _sep, rest = part.partition(":")
         v = rest.split(",")
         try:
             if kind == "conv" and len(v) == 8:
@@ -61,18 +64,18 @@ def arch_from_text(text: str) -> Architecture:
             elif kind == "out" and len(v) == 1:
                 output_init = INIT(v[0])
             else:
-                raise ValueError("expected conv: with 8 values, dense: with 4 or out: with 1")
+                raise ValueError(_("expected conv: with 8 values, dense: with 4 or out: with 1"))
         except ValueError as exc:
-            raise ValueError(f"{part!r}: {exc}") from None
+            raise ValueError(f"{part!r}: {exc}") from None  # the reason is translated where it was raised
     if not 1 <= len(convs) <= MAX_CONV or len(denses) > MAX_DENSE:
-        raise ValueError(f"a network here has 1 to {MAX_CONV} convolution blocks and at most {MAX_DENSE} hidden "
-                         f"dense layers, the link has {len(convs)} and {len(denses)}")
+        raise ValueError(_("a network here has 1 to {} convolution blocks and at most {} hidden dense layers, the "
+                           "link has {} and {}").format(MAX_CONV, MAX_DENSE, len(convs), len(denses)))
     return Architecture(tuple(convs), tuple(denses), output_init)
 
 
 def flag(text: str) -> bool:
     if text not in ("0", "1"):
-        raise ValueError(f"{text!r} is not 0 or 1")
+        raise ValueError(_("{!r} is not 0 or 1").format(text))
     return text == "1"
 
 
@@ -92,7 +95,8 @@ URL_TRAIN = links.UrlSpec("train", (
     F("decay", state.TR_DECAY, links.one_of(DECAYS)),
     F("flr", state.TR_FINAL_LR, links.float_in(0.00001, 10)), F("book", state.TR_BOOK, flag, show_flag),
     F("dtype", state.TR_DTYPE, links.one_of(("float32", "float64"))),
-    F("evals", state.TR_EVALS, links.int_in(1, 20)), F("evn", state.TR_EVAL_SIZE, links.int_in(100, 10_000))))
+    F("evals", state.TR_EVALS, links.int_in(1, 20)), F("evn", state.TR_EVAL_SIZE, links.int_in(100, 10_000)),
+    F("aug", state.TR_AUGMENT, links.one_of(tuple(AUGMENT_PRESETS)))))
 
 
 def _fresh() -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from app.i18n import _
+from app.i18n import _, ngettext
 from app.lab.builder import Architecture, Plan
 from smartflow_core.conv import conv_geometry
 from smartflow_core.optimizers import OPTIMIZERS
@@ -63,7 +63,7 @@ def even_kernels(arch: Architecture, plan: Plan) -> dict[int, str]:
             s, (h, w) = max(block.stride, 1), shape_in[1:]
             _pads, (oh, ow) = conv_geometry((h, w), (k, k), s, None)
             if s == 1:
-                zeros = _("1 zero") if k == 2 else _("{} zeros").format(k // 2)
+                zeros = ngettext("{} zero", "{} zeros", k // 2).format(k // 2)
                 notes[i] = _("An even kernel cannot keep the size: “same” adds {} on each side ({} // 2), {} in "
                              "all, but a {}×{} kernel shrinks the maps by only {}, so {}×{} becomes {}×{}. The "
                              "library pads both sides alike: an odd kernel ({} or {}) keeps the size.").format(
@@ -98,13 +98,13 @@ def duration(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     if seconds < 10:
-        return f"{seconds:.1f} s"
+        return _("{:.1f} s").format(seconds)
     s = int(round(seconds))
     if s < 60:
-        return f"{s} s"
+        return _("{} s").format(s)
     if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
+        return _("{} min {} s").format(s // 60, s % 60)
+    return _("{} h {} min").format(s // 3600, s % 3600 // 60)
 
 
 def measured_rate(images_per_second: float | None, macs: int, dtype: str) -> float | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from app import view
 from app.i18n import _
 
 WHY = "_why"
@@ -60,7 +61,8 @@ def bounded(where, label: str, lo, hi, *, key: str, why: Callable | None = None,
     """A number box for ``lo..hi`` (ints or floats, as ``lo`` is) that takes anything typed. An impossible value
     becomes ``nearest(value)`` (by default the closer limit) with the note ``why(value)``; ``on_change(*args)``
     runs after. With ``show`` the note is drawn under the box; otherwise the caller shows :func:`note`."""
-    where.number_input(label, key=key, on_change=_clamp, args=(key, lo, hi, why, nearest, on_change, args), **kw)
+    view.widget(where.number_input, label, key=key, on_change=_clamp,
+                args=(key, lo, hi, why, nearest, on_change, args), **kw)
     if show and (text := note(key)):
         where.caption(f":orange[{text}]")
     return st.session_state[key]

@@ -26,6 +26,7 @@ import time
 from multiprocessing import spawn
 from multiprocessing.connection import wait
 
+from app.i18n import N_
 from app.lab import wire, worker
 from app.lab.snapshot import ACTIVE, ENDED, Status
 from smartflow_core.trainer import BatchInfo, EvalInfo, History
@@ -60,10 +61,11 @@ def crash_message(exitcode: int | None) -> str:
         try:
             name = signal.Signals(number).name
         except ValueError:
-            name = "an unknown signal"
-        hint = ", perhaps out of memory" if number == signal.SIGKILL else ""
-        return f"The training process ended unexpectedly (killed by signal {number}, {name}{hint})."
-    return f"The training process ended unexpectedly (exit code {exitcode})."
+            name = N_("an unknown signal")
+        hint = N_(", perhaps out of memory") if number == signal.SIGKILL else ""
+        return N_("The training process ended unexpectedly (killed by signal {number}, {name}{hint}).").format(
+            number=number, name=name, hint=hint)
+    return N_("The training process ended unexpectedly (exit code {exitcode}).").format(exitcode=exitcode)
 
 
 def workers() -> list[int]:

@@ -1,5 +1,6 @@
 """The training lab's settings: data size, epochs, batch, optimizer, learning rate and decay, seed, book mode,
-precision and live evaluations, turned into a :class:`app.lab.config.TrainConfig` (or a sentence saying why not).
+precision, live evaluations and augmentation (:mod:`app.lab.augment_ui`), turned into a
+:class:`app.lab.config.TrainConfig` (or a sentence saying why not).
 
 Every control takes its value from its key in :mod:`app.state` and carries a ``help=`` tooltip. Number boxes
 take any number and say under them why one is impossible and which value is used (:mod:`app.lab.numbers_ui`); the
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import resources, state
-from app.i18n import _
-from app.lab import notes
+from app import resources, state, view
+from app.i18n import N_, _, message
+from app.lab import augment_ui, notes
 from app.lab.builder_ui import Choice, running_plan
 from app.lab.config import DECAYS, TrainConfig
 from app.lab.numbers_ui import bounded
@@ -19,7 +20,9 @@ from smartflow_core.optimizers import OPTIMIZERS
 from smartflow_core.persist import model_config
 from smartflow_core.presets import INPUT_SHAPE
 
-OPTIMIZER_LABELS = {"SGD": "SGD", "SGDMomentum": "SGD with momentum"}  # one per smartflow_core.optimizers.OPTIMIZERS
+DECAY_NAMES = {"none": N_("none"), "linear": N_("linear"), "exponential": N_("exponential")}  # config.DECAYS
+# one per smartflow_core.optimizers.OPTIMIZERS
+OPTIMIZER_LABELS = {"SGD": "SGD", "SGDMomentum": N_("SGD with momentum")}
 
 
 def _span(lo, hi, low_why: str, high_why: str):
@@ -45,7 +48,7 @@ def settings(data: resources.Mnist, locked: bool = False) -> dict:
     ss[state.TR_EVAL_SIZE] = min(ss[state.TR_EVAL_SIZE], n_test)
     off = dict(disabled=locked)
     c = st.columns(4)
-    c[0].slider(_("Training images"), 1000, n_train, step=1000, key=state.TR_SIZE, **off, help=_(
+    view.widget(c[0].slider, _("Training images"), 1000, n_train, step=1000, key=state.TR_SIZE, **off, help=_(
         "How many of the {:,} training digits to learn from. More images: better accuracy, longer epochs.").format(
         n_train))
     epochs = bounded(c[1], _("Epochs"), **_span(1, 50, _("0 epochs would not train at all"), _("at most 50 here")),
@@ -59,8 +62,8 @@ def settings(data: resources.Mnist, locked: bool = False) -> dict:
             help=_("Seeds the initial weights, the shuffling and the dropout masks: the same seed gives the same "
                    "run."))
     c = st.columns(4)
-    opt = c[0].radio(_("Optimizer"), tuple(OPTIMIZERS), key=state.TR_OPTIMIZER, **off,
-                     format_func=lambda o: _(OPTIMIZER_LABELS[o]), help=_(
+    opt = view.widget(c[0].radio, _("Optimizer"), tuple(OPTIMIZERS), key=state.TR_OPTIMIZER, **off,
+                      format_func=lambda o: _(OPTIMIZER_LABELS[o]), help=_(
         "SGD steps against the gradient; momentum also keeps part of the previous step, which rolls through "
         "small bumps and speeds training up."))
     bounded(c[1], _("Momentum"), **_span(0.0, 0.99, _("it is the share of the last step kept: at least 0"), _(
@@ -70,7 +73,8 @@ def settings(data: resources.Mnist, locked: bool = False) -> dict:
     lr = bounded(c[2], _("Learning rate"), 0.0001, 10.0, why=_rate_why, key=state.TR_LR, step=0.01, format="%.4f",
                  **off, help=_("The size of each step (0.0001 to 10). Too small: slow learning; too large: the loss "
                                "jumps around or becomes NaN."))
-    decay = c[3].selectbox(_("Learning-rate decay"), DECAYS, key=state.TR_DECAY, **off, help=_(
+    decay = view.widget(c[3].selectbox, _("Learning-rate decay"), DECAYS, key=state.TR_DECAY, **off,
+                        format_func=lambda d: _(DECAY_NAMES.get(d, d)), help=_(
         "Lower the learning rate epoch by epoch, in equal steps (linear) or by a constant factor (exponential), "
         "from the learning rate down to the final one."))
     final = float(ss[state.TR_FINAL_LR])
@@ -82,7 +86,7 @@ def settings(data: resources.Mnist, locked: bool = False) -> dict:
         "the decay must end above 0: at 0 the library would not decay at all"), _("at most 10 here")),
         key=state.TR_FINAL_LR, step=0.001, format="%.5f", disabled=locked or decay == "none", help=_(
             "Where the decay ends, at the last epoch."))
-    c[1].toggle(_("Book mode"), key=state.TR_BOOK, **off, help=_(
+    view.widget(c[1].toggle, _("Book mode"), key=state.TR_BOOK, **off, help=_(
         "Train with the chapter's own convolution gradients, bugs included (the kernel is not flipped in the "
         "input gradient; examples are mixed in the filter gradient). Same random draws as the correct mode, so "
         "two runs show exactly what the fix changes. Needs odd kernels, stride 1 and “same” padding."))
@@ -94,15 +98,17 @@ def settings(data: resources.Mnist, locked: bool = False) -> dict:
         key=state.TR_EVAL_SIZE, step=100, **off, help=_(
             "The first this many test digits are used for the live accuracy. The Evaluate page uses all {:,}."
         ).format(n_test))
-    st.radio(_("Numbers"), ("float32", "float64"), key=state.TR_DTYPE, horizontal=True, **off, help=_(
+    view.widget(st.radio, _("Numbers"), ("float32", "float64"), key=state.TR_DTYPE, horizontal=True, **off, help=_(
         "float32 trains about twice as fast; float64 is what the chapter's code computes with."))
+    augment_ui.control(data, locked)
     batches = -(-ss[state.TR_SIZE] // ss[state.TR_BATCH])
     return dict(train_size=ss[state.TR_SIZE], epochs=ss[state.TR_EPOCHS], batch_size=ss[state.TR_BATCH],
                 optimizer=opt, lr=float(ss[state.TR_LR]), momentum=float(ss[state.TR_MOMENTUM]),
                 decay_type=None if decay == "none" else decay,
                 final_lr=0.0 if decay == "none" else float(ss[state.TR_FINAL_LR]), seed=int(ss[state.TR_SEED]),
                 book=ss[state.TR_BOOK], dtype=ss[state.TR_DTYPE], eval_test_size=ss[state.TR_EVAL_SIZE],
-                eval_steps=-(-batches // ss[state.TR_EVALS]) if ss[state.TR_EVALS] > 1 else 0)
+                eval_steps=-(-batches // ss[state.TR_EVALS]) if ss[state.TR_EVALS] > 1 else 0,
+                augment=ss[state.TR_AUGMENT])
 
 
 def time_note(plan, fields: dict, last_run=None) -> None:
@@ -136,13 +142,13 @@ def make_config(choice: Choice | None, fields: dict) -> tuple[TrainConfig | None
     try:
         return TrainConfig(model=model, **fields), None
     except ValueError as exc:
-        return None, _("These settings cannot train: {}.").format(exc)
+        return None, _("These settings cannot train: {}.").format(message(exc))
 
 
 def label(choice: Choice, config: TrainConfig) -> str:
     """A short name for legends: ``default net, lr 0.02, batch 64, 10k images``."""
     return (f"{choice.name}, lr {config.lr:g}, batch {config.batch_size}, {config.train_size / 1000:g}k images"
-            f"{', book' if config.book else ''}")
+            f"{', book' if config.book else ''}{'' if config.augment == 'none' else ', augment ' + config.augment}")
 
 
 __all__ = ["settings", "time_note", "make_config", "label", "OPTIMIZER_LABELS"]

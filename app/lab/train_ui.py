@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import resources, state
-from app.i18n import _
+from app import resources, state, view
+from app.i18n import N_, _, message
+from app.lab import augment_ui, filters_ui, inside_ui
 from app.lab import charts as train_charts
-from app.lab import filters_ui, inside_ui
 from app.lab.builder_ui import Choice
 from app.lab.charts import Curve
 from app.lab.config import TrainConfig
@@ -29,7 +29,8 @@ from app.lab.snapshot import Snapshot, Status
 from smartflow_core.loss import SoftmaxCrossEntropy
 
 REFRESH, REFRESH_INSIDE = 1.0, 2.5  # seconds between redraws of the curves, and of the views inside
-VIEWS = {"filters": "Filters: start and now", "maps": "Feature maps of a test digit", "gradients": "Gradient sizes"}
+VIEWS = {"filters": N_("Filters: start and now"), "maps": N_("Feature maps of a test digit"),
+         "gradients": N_("Gradient sizes")}
 # the loss of a uniform guess among the 10 digits, and of one confident wrong answer (the book's loss, see
 # smartflow_core.loss.SoftmaxCrossEntropy: it adds -(1 - t) log(1 - p), so these are not ln 10 and -ln 1e-9)
 GUESS_LOSS = SoftmaxCrossEntropy().forward(np.zeros((1, 10)), np.eye(10)[:1])
@@ -103,16 +104,16 @@ def buttons(config: TrainConfig | None, choice: Choice | None, why_not: str | No
     active = snap is not None and snap.active
     pausing = snap is not None and snap.pause_requested and not snap.stop_requested
     c = st.columns(4)
-    c[0].button(_("Start"), key="tr_start", icon=":material/play_arrow:", type="primary", width="stretch",
+    view.widget(c[0].button, _("Start"), key="tr_start", icon=":material/play_arrow:", type="primary", width="stretch",
                 disabled=config is None or active, on_click=_start,
                 args=(config, choice.initial if choice else None, label(choice, config) if config else ""),
                 help=why_not or _("Train a new run with these settings (your earlier runs stay below to compare)."))
-    c[1].button(_("Pause"), key="tr_pause", icon=":material/pause:", width="stretch", on_click=_pause,
+    view.widget(c[1].button, _("Pause"), key="tr_pause", icon=":material/pause:", width="stretch", on_click=_pause,
                 disabled=not active or pausing, help=_(
                     "Hold training after the current batch; the views then show the weights at that moment."))
-    c[2].button(_("Resume"), key="tr_resume", icon=":material/resume:", width="stretch", on_click=_resume,
+    view.widget(c[2].button, _("Resume"), key="tr_resume", icon=":material/resume:", width="stretch", on_click=_resume,
                 disabled=not (active and pausing), help=_("Continue training where it paused."))
-    c[3].button(_("Stop"), key="tr_stop", icon=":material/stop:", width="stretch", on_click=_stop,
+    view.widget(c[3].button, _("Stop"), key="tr_stop", icon=":material/stop:", width="stretch", on_click=_stop,
                 disabled=not active, help=_("End the run now. Its weights and curves stay: download or evaluate "
                                             "them."))
     return snap
@@ -136,12 +137,12 @@ def _status(run: TrainingRun, snap: Snapshot) -> None:
     st.progress(snap.progress, text=text)
     if snap.status == Status.DIVERGED:
         st.error(_("Training diverged: each step overshot further until the numbers overflowed, so the run "
-                   "stopped. {}").format(snap.message), icon=":material/warning:")
+                   "stopped. {}").format(message(snap.message)), icon=":material/warning:")
     elif snap.status == Status.ERROR:
-        st.error(_("The run failed: {}").format(snap.error))
+        st.error(_("The run failed: {}").format(message(snap.error)))
     elif snap.status == Status.DONE:
         st.success(_("Done: {:.1f} % of {:,} test digits right at the last evaluation.").format(
-            snap.accuracy or 0, run.n_test) + (" " + snap.message if snap.message else "") + " " +
+            snap.accuracy or 0, run.n_test) + (" " + message(snap.message) if snap.message else "") + " " +
             _("The Evaluate page measures it on every test digit."))
     elif snap.status == Status.STOPPED:
         st.info(_("Stopped at step {} of {}. The weights of that moment are kept.").format(snap.step,
@@ -199,10 +200,10 @@ def _compare_control() -> None:
         st.caption(_("Train again with other settings to overlay the two runs' curves here."))
         return
     st.session_state[state.TR_COMPARE] = [x for x in st.session_state[state.TR_COMPARE] if x in labels]
-    st.multiselect(_("Overlay earlier runs"), labels, key=state.TR_COMPARE, max_selections=3,
-                   placeholder=_("choose earlier runs of this session"),
-                   help=_("Draw the curves of earlier runs (dashed) beside this one. Only runs of this browser "
-                          "session are listed."))
+    view.widget(st.multiselect, _("Overlay earlier runs"), labels, key=state.TR_COMPARE, max_selections=3,
+                placeholder=_("choose earlier runs of this session"),
+                help=_("Draw the curves of earlier runs (dashed) beside this one. Only runs of this browser "
+                       "session are listed."))
 
 
 def _curves(run: TrainingRun, snap: Snapshot) -> None:
@@ -213,26 +214,27 @@ def _curves(run: TrainingRun, snap: Snapshot) -> None:
     first = run.config.eval_steps or snap.batches_per_epoch
     c2.plotly_chart(train_charts.accuracy_figure(curves, empty=_("first evaluation after batch {}").format(first)),
                     key="tr_accuracy_chart")
+    augment_ui.charts(curves)
 
 
 def _view_controls(data: resources.Mnist) -> tuple[str, tuple]:
     """Which view inside, and for the feature maps which test digit. Drawn outside the ticking fragments, so a
     redraw never swallows what the learner is typing."""
-    view = st.segmented_control(_("Look inside while it learns"), tuple(VIEWS), key=state.TR_VIEW, required=True,
-                                format_func=lambda v: _(VIEWS[v]), help=_(
-                                    "Filters: any convolution's weights as the run began, now, and the change. "
-                                    "Feature maps: what every layer makes of one test digit. Gradient sizes: how "
-                                    "strongly each layer is being changed."))
-    if view == "maps":
+    shown = view.widget(st.segmented_control, _("Look inside while it learns"), tuple(VIEWS), key=state.TR_VIEW,
+                        required=True, format_func=lambda v: _(VIEWS[v]), help=_(
+                            "Filters: any convolution's weights as the run began, now, and the change. "
+                            "Feature maps: what every layer makes of one test digit. Gradient sizes: how "
+                            "strongly each layer is being changed."))
+    if shown == "maps":
         last = len(data.y_test) - 1
         bounded(st, _("Test digit"), 0, last, key=state.TR_DIGIT, step=1, width=200, why=lambda v: _(
             "the test digits are numbered 0 to {:,}").format(last), help=_(
             "Which test digit to send through the network (0 to {:,}; the maps follow the training live).").format(
             last))
     run = session_slot().run
-    if view == "filters" and run is not None:
-        return view, filters_ui.controls(run)
-    return view, ()
+    if shown == "filters" and run is not None:
+        return shown, filters_ui.controls(run)
+    return shown, ()
 
 
 def _feature_maps(run: TrainingRun, data: resources.Mnist) -> None:
@@ -247,15 +249,15 @@ def _feature_maps(run: TrainingRun, data: resources.Mnist) -> None:
         inside_ui.digit(net, data, index, "tr", picture=c1)
 
 
-def _inside(run: TrainingRun, snap: Snapshot, data: resources.Mnist, view: str, chosen: tuple) -> None:
-    if view == "filters":
+def _inside(run: TrainingRun, snap: Snapshot, data: resources.Mnist, shown: str, chosen: tuple) -> None:
+    if shown == "filters":
         if chosen:
             filters_ui.panels(run, *chosen, snap.step)
         elif snap.filters is None:
             st.caption(_("The filters appear after the first batch."))
         else:
             st.plotly_chart(train_charts.filters_figure(snap.filters), key="tr_filters")
-    elif view == "maps":
+    elif shown == "maps":
         _feature_maps(run, data)
     else:
         st.plotly_chart(train_charts.gradient_figure(snap.grad_labels, snap.grad_norms, snap.batches_per_epoch),
@@ -290,19 +292,19 @@ def live_panel(data: resources.Mnist, settled: Snapshot | None) -> None:
         _metrics(snap)
         _curves(run, snap)
         if snap.step > 0:
-            st.download_button(_("Download this model (.npz)"), data=run.model_bytes, on_click="ignore",
-                               file_name=f"smartflow-run{snap.label.split()[0].lstrip('#')}.npz",
-                               mime="application/octet-stream", icon=":material/download:", key="tr_download",
-                               help=_("The weights as they are now, with the settings and curves, in the format "
-                                      "the Evaluate and Draw pages read."))
+            view.widget(st.download_button, _("Download this model (.npz)"), data=run.model_bytes, on_click="ignore",
+                        file_name=f"smartflow-run{snap.label.split()[0].lstrip('#')}.npz",
+                        mime="application/octet-stream", icon=":material/download:", key="tr_download",
+                        help=_("The weights as they are now, with the settings and curves, in the format "
+                               "the Evaluate and Draw pages read."))
 
     progress()
     _compare_control()
-    view, chosen = _view_controls(data)
+    shown, chosen = _view_controls(data)
 
     @st.fragment(run_every=REFRESH_INSIDE if ticking else None)
     def inside() -> None:
-        _inside(run, run.snapshot(), data, view, chosen)
+        _inside(run, run.snapshot(), data, shown, chosen)
 
     inside()
 

@@ -11,6 +11,9 @@ network as its model config plus raw parameters. While it trains, :class:`Traini
   the first optimizer step, or those of the network it continues), so a page can show what training changed;
 - ``status`` when it starts running, pauses and resumes; ``end`` once, with the final status and the history.
 
+Every evaluation measures the test digits twice: as they are, and an augmented copy of them (:data:`AUG_TEST`,
+made once from a fixed seed, the same for every run), so runs with and without augmentation compare on both.
+
 Pause and stop arrive through the ``go`` and ``stop`` events that the listener thread sets; a stop that has not
 taken effect within ``worker.STOP_FAST`` s ends the run from the listener (:meth:`Training.abandon`). No
 Streamlit here.
@@ -24,9 +27,11 @@ import traceback
 
 import numpy as np
 
+from app.i18n import N_
 from app.lab import inputs, weights, wire
 from app.lab.config import TrainConfig
 from app.lab.snapshot import Status
+from smartflow_core.augment import AUGMENT_PRESETS, augment_dataset
 from smartflow_core.book import book_mode
 from smartflow_core.layer import Conv2DLayer
 from smartflow_core.nn import NeuralNetwork
@@ -36,6 +41,7 @@ from smartflow_core.trainer import BatchInfo, EvalInfo, Trainer, evaluate
 
 EVAL_CHUNK = 500
 PROGRESS_EVERY = 0.25  # seconds between progress messages while training (a page redraws every 1 s)
+AUG_TEST, AUG_TEST_SEED = "medium", 20190402  # the augmented test set: this strength, from this seed
 
 
 class Training:
@@ -49,6 +55,7 @@ class Training:
         self.continued = self.initial is not None
         self.trainer: Trainer | None = None
         self.eval_data = None
+        self.aug_eval_data = None
         self.started = time.perf_counter()
         self.paused_seconds = 0.0
         self.train_seconds, self.images, self.batch_t0 = 0.0, 0, 0.0
@@ -81,6 +88,7 @@ class Training:
             return Status.STOPPED, None, None
         Xtr, ytr, Xte, yte = data
         self.eval_data = (Xte, yte)
+        self.aug_eval_data = (augment_dataset(Xte, AUGMENT_PRESETS[AUG_TEST], AUG_TEST_SEED), yte)
         net = self.build()
         trainer = self.trainer = Trainer(net, cfg.make_optimizer())
         if self.continued:
@@ -92,18 +100,19 @@ class Training:
             Xtr, ytr, Xte, yte, epochs=cfg.epochs, eval_every=cfg.eval_every, batch_size=cfg.batch_size,
             seed=cfg.seed, restart=not self.continued,  # restart would re-initialise the given weights
             early_stopping=cfg.early_stopping, on_batch=self.on_batch, on_eval=self.on_eval,
-            should_stop=self.should_stop, eval_batch_size=EVAL_CHUNK)
+            should_stop=self.should_stop, eval_batch_size=EVAL_CHUNK, augment=cfg.augmentation)
         record = history.to_dict()
         if history.diverged:
             step = len(history.batch_losses) + 1
-            return Status.DIVERGED, (f"The loss became NaN at step {step}: lower the learning rate "
-                                     f"(try {cfg.lr / 10:g})."), record
+            return Status.DIVERGED, N_("The loss became NaN at step {step}: lower the learning rate "
+                                       "(try {lr}).").format(step=step, lr=f"{cfg.lr / 10:g}"), record
         if history.stopped:
             return Status.STOPPED, None, record
         if history.early_stopped:
             epoch = history.epochs_completed
-            return Status.DONE, (f"Early stopping: the test loss rose after epoch {epoch}, so the run kept the "
-                                 f"model from the end of epoch {epoch - cfg.eval_every}."), record
+            return Status.DONE, N_("Early stopping: the test loss rose after epoch {epoch}, so the run kept the "
+                                   "model from the end of epoch {kept}.").format(epoch=epoch,
+                                                                                 kept=epoch - cfg.eval_every), record
         return Status.DONE, None, record
 
     def build(self) -> NeuralNetwork:
@@ -166,6 +175,10 @@ class Training:
             self.flush()
 
     def on_eval(self, info: EvalInfo) -> None:
+        """Record an evaluation, with the accuracy on the augmented test digits beside the plain one."""
+        if self.aug_eval_data is not None and self.trainer is not None:
+            _, aug = evaluate(self.trainer.net, *self.aug_eval_data, EVAL_CHUNK)
+            info = dataclasses.replace(info, aug_accuracy=aug)
         self.evals.append(dataclasses.asdict(info))
 
     # ------------------------------------------------------------------ messages
@@ -220,4 +233,4 @@ class Training:
         self.published_at = time.perf_counter()
 
 
-__all__ = ["Training", "EVAL_CHUNK", "PROGRESS_EVERY"]
+__all__ = ["Training", "EVAL_CHUNK", "PROGRESS_EVERY", "AUG_TEST", "AUG_TEST_SEED"]

@@ -7,17 +7,17 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import widgets
+from app import view, widgets
 from app.charts import fmt
-from app.i18n import _
+from app.i18n import N_, _
 from smartflow_core import reference, trace
 from smartflow_core.trace import backward as tb
 from smartflow_core.trace import backward_2d as tb2
 
 UPSTREAM_LABELS = {
-    "ones": "all ones: L = sum of the outputs (the chapter's)",
-    "random": "random: L = Σ g·out for a fixed random g",
-    "loss": "from a loss: the book's “mean squared error”, Σ (out − target)² / batch",
+    "ones": N_("all ones: L = sum of the outputs (the chapter's)"),
+    "random": N_("random: L = Σ g·out for a fixed random g"),
+    "loss": N_("from a loss: the book's “mean squared error”, Σ (out − target)² / batch"),
 }
 H_EXPONENTS = tuple(range(1, 11))  # the gradient check's step h = 10**-n
 # one epoch of the chapter's model (float64, seed 20190402, the full MNIST), measured 2026-12-01 with
@@ -37,22 +37,23 @@ def upstream_controls(kind_key: str, seed_key: str, goal_key: str | None = None,
                       where=st) -> tb.Upstream:
     """Where dL/dout comes from. Raises ValueError for a target that cannot be read."""
     c1, c2 = where.columns([3, 2])
-    kind = c1.radio(_("Upstream gradient dL/dout"), tb.UPSTREAMS, key=kind_key,
-                    format_func=lambda k: _(UPSTREAM_LABELS[k]),
-                    help=_("What the layers after the convolution send back. All ones is the chapter's test: "
-                           "the loss is just the sum of the outputs. Random gives every output its own weight. "
-                           "A loss makes the gradient depend on the output itself: the book's MeanSquaredError "
-                           "adds the squared errors and divides by the batch size, not by the number of outputs "
-                           "(a sum per example, averaged over the batch), so for outputs [3, 6, 9, 12, 9] and "
-                           "a target of zeros it is 351, where a mean of the squares would be 70.2."))
-    c2.number_input(_("Seed of g"), 0, 9_999, step=1, key=seed_key, disabled=kind != "random",
-                    help=_("The random g is integers from -2 to 2 drawn with this seed: same seed, same g."))
+    kind = view.widget(c1.radio, _("Upstream gradient dL/dout"), tb.UPSTREAMS, key=kind_key,
+                       format_func=lambda k: _(UPSTREAM_LABELS[k]),
+                       help=_("What the layers after the convolution send back. All ones is the chapter's test: "
+                              "the loss is just the sum of the outputs. Random gives every output its own weight. "
+                              "A loss makes the gradient depend on the output itself: the book's MeanSquaredError "
+                              "adds the squared errors and divides by the batch size, not by the number of outputs "
+                              "(a sum per example, averaged over the batch), so for outputs [3, 6, 9, 12, 9] and "
+                              "a target of zeros it is 351, where a mean of the squares would be 70.2."))
+    view.widget(c2.number_input, _("Seed of g"), 0, 9_999, step=1, key=seed_key, disabled=kind != "random",
+                help=_("The random g is integers from -2 to 2 drawn with this seed: same seed, same g."))
     target = None
     if goal_key is not None and kind == "loss":
-        text = c2.text_input(_("Target of the outputs"), key=goal_key, placeholder=_("blank: every output aims at 0"),
-                             help=_("The values the outputs should have, separated by commas, one per output "
-                                    "(shared by every observation of a batch). Leave blank for all zeros. "
-                                    "L = Σ (out − target)² / batch."))
+        text = view.widget(c2.text_input, _("Target of the outputs"), key=goal_key,
+                           placeholder=_("blank: every output aims at 0"),
+                           help=_("The values the outputs should have, separated by commas, one per output "
+                                  "(shared by every observation of a batch). Leave blank for all zeros. "
+                                  "L = Σ (out − target)² / batch."))
         if text.strip():
             target = widgets.parse_values(text, _("target"), max_len=64)
     return tb.Upstream(kind, int(st.session_state[seed_key]), target)

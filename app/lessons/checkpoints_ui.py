@@ -5,7 +5,8 @@ State (all keys start with ``cp_``): ``cp_seed`` the session's question seed; ``
 {settings signature: set of question ids answered right}; per question ``cp_ans_*`` (its text box),
 ``cp_res_*`` (the last check: right or the message) and ``cp_show_*`` (the worked answer opened). Every
 per-question key holds the settings' signature, so new numbers give a fresh question and old answers do not count.
-A teacher's ``q=<seed>`` in the address fixes the question set for everyone who opens the link.
+A teacher's ``q=<seed>`` in the address (read by :func:`app.view.begin`) fixes the question set for everyone who
+opens the link.
 """
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ import random
 import numpy as np
 import streamlit as st
 
-from app.i18n import _
+from app import view
+from app.i18n import N_, _, message
+from app.state import CP_FIXED
 from smartflow_core import checkpoints as cp
 
-SEED, RIGHT, FIXED = "cp_seed", "cp_right", "cp_fixed"
+SEED, RIGHT, FIXED = "cp_seed", "cp_right", CP_FIXED
 log = logging.getLogger(__name__)
 
 
@@ -40,14 +43,6 @@ def signature(settings: dict) -> str:
     return h.hexdigest()[:10]
 
 
-def keep_seed() -> None:
-    """Remember a teacher's ``q=<seed>`` for the session. Call it at the top of the page, before the lesson
-    rewrites the address (``links.write_url`` keeps only the lesson's own settings)."""
-    text = st.query_params.get("q")
-    if text is not None and text.strip().isdigit() and len(text.strip()) <= 9:
-        st.session_state[FIXED] = int(text)
-
-
 def seed() -> int:
     """The teacher's ``q=`` when the address had one, else this session's own seed (stable across reruns)."""
     if FIXED in st.session_state:
@@ -58,7 +53,7 @@ def seed() -> int:
 
 
 def _fill(template: str, q: cp.Question) -> str:
-    return _(template).format(**q.params)
+    return message(template).format(**q.params)  # message: a hint may join two sentences of the catalogue
 
 
 def _check(q: cp.Question, key: str, lesson: str, sig: str) -> None:
@@ -94,21 +89,21 @@ def _question(q: cp.Question, n: int, lesson: str, sig: str) -> None:
             st.button(_("Show the answer"), key=f"cp_showbtn_{key}", on_click=_show, args=(key,))
 
 
-PLACEHOLDERS = {"int": "a whole number, e.g. 7", "float": "a number, e.g. -0.5",
-                "cells": "cell numbers, e.g. 1, 2, 3", "tuple": "whole numbers in order, e.g. 3, 4"}
+PLACEHOLDERS = {"int": N_("a whole number, e.g. 7"), "float": N_("a number, e.g. -0.5"),
+                "cells": N_("cell numbers, e.g. 1, 2, 3"), "tuple": N_("whole numbers in order, e.g. 3, 4")}
 
 
 def checkpoints(lesson: str, settings: dict) -> None:
-    """Draw the lesson's “Check yourself” section for these settings; never raises to the learner."""
+    """Draw the lesson's “Check yourself” section for these settings (unless the teacher's link hides it); never
+    raises to the learner."""
+    if view.hidden("checkpoints"):
+        return
     try:
         number = seed()
         sig, qs = f"{signature(settings)}{number}", _questions(lesson, settings, number)
     except Exception:  # settings the questions cannot use: the page says what is wrong; a learner sees no trace
         log.exception("no checkpoints for %s", lesson)
         return
-    fixed = st.session_state.get(FIXED)
-    if fixed is not None and st.query_params.get("q") != str(fixed):
-        st.query_params["q"] = str(fixed)  # keep the teacher's seed in the address the lesson rewrote
     right = st.session_state.get(RIGHT, {}).get(lesson, {}).get(sig, set()) & {q.id for q in qs}
     with st.expander(_("Check yourself: {} of {} right in this lesson").format(len(right), len(qs)),
                      expanded=bool(right) or any(f"cp_res_{lesson}_{sig}_" in k for k in st.session_state)):

@@ -1,11 +1,14 @@
 """“Check yourself” on every lesson under AppTest: the questions render, a wrong answer gets the hint and then the
 worked answer, the right one (worked out here from the lesson's settings with smartflow_core) is accepted, and a
 changed setting gives a recomputed question."""
+import re
+
 import numpy as np
 import pytest
 from apptest import open_page, step_view, stepper
 
 from app import state
+from app.lessons import backward
 from smartflow_core import checkpoints as cp
 from smartflow_core.trace.backward import Upstream
 
@@ -20,6 +23,7 @@ RNG = np.random.default_rng(0)  # backward.problem_2d(1, 1, 1, 4, 3, seed 0): in
 X2, W2 = RNG.integers(0, 4, (1, 1, 4, 4)).astype(float), RNG.integers(-1, 2, (1, 1, 3, 3)).astype(float)
 EDGE = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], float)
 ONES = Upstream()
+BOOK = backward.book("unit", 2, 3, 0)  # the book's lesson as it opens: the unit example, a batch of two
 # page, address, lesson, the settings the page has with that address (the defaults of app/state.py)
 LESSONS = [
     ("conv_1d.py", {}, "conv-1d", {"inp": (1, 2, 3, 4, 5), "kernel": (1, 1, 1), "pad": None, "stride": 1}),
@@ -33,6 +37,7 @@ LESSONS = [
     ("grad_1d.py", {}, "grad-1d", {"inp": (1, 2, 3, 4, 5), "kernel": (1, 2, 3), "up": ONES}),
     ("grad_1d_filter.py", {}, "grad-1d-filter", {"rows": ((1, 2, 3, 4, 5),), "kernel": (1, 1, 1), "up": ONES}),
     ("grad_2d.py", {}, "grad-2d", {"x": X2, "w": W2, "pad": None, "stride": 1, "up": Upstream("random", 0)}),
+    ("book_bug.py", {}, "book-bug", {"x": BOOK.x, "w": BOOK.param, "g": BOOK.output_grad}),
 ]
 
 
@@ -46,7 +51,7 @@ def open_lesson(page, query):
 
 def shown(at) -> list[str]:
     """The questions' texts as the page shows them."""
-    return [m.value.split(" ", 1)[1] for m in at.markdown if m.value[:2] == "**" and m.value[2:3].isdigit()]
+    return [m.value.split(" ", 1)[1] for m in at.markdown if re.match(r"\*\*\d+\.\*\* ", m.value)]
 
 
 def answer(at, n: int, text: str) -> None:

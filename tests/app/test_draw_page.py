@@ -296,3 +296,31 @@ def test_the_accuracies_the_page_quotes_are_those_of_the_pretrained_model(mnist_
         x = np.concatenate([prepare(c, steps, mean=mean, std=std).x for c in canvases])
         accuracy = 100 * np.mean(net.predict(x).argmax(axis=1) == y[:1000])
         assert accuracy == pytest.approx(drawing.MEASURED[name], abs=0.15), name
+
+
+def test_the_answer_comes_with_its_runner_up_and_the_margin(model):
+    """Honest confidence: beside the probability, the second choice and how far behind it is."""
+    at = drawn()
+    net, mean, std = model
+    p = insight.probabilities(net, prepare(np.asarray(draw().convert("RGBA")), mean=mean, std=std).x)
+    first, second = np.argsort(p)[::-1][:2]
+    caption = next(c.value for c in at.caption if c.value.startswith("Runner-up"))
+    assert caption.startswith(f"Runner-up: {second} at {p[second]:.1%}, a margin of "
+                              f"{100 * (p[first] - p[second]):.0f} points.")
+    assert ("hesitates" in caption) == (p[first] - p[second] < 0.5)
+
+
+def test_the_pretrained_models_record_is_quoted_from_its_metadata():
+    _, meta = load_model(PRETRAINED)
+    at = open_draw()
+    box = next(e for e in at.expander if e.label.startswith("What the pretrained model was trained on"))
+    text = "\n".join(m.value for m in box.markdown)
+    assert f"{meta['test_accuracy']:.2f} % right on its 10,000 test digits" in text
+    sets = (meta.get("reading_sets") or {}).get("sets", {})
+    before = (meta.get("reading_sets") or {}).get("previous_model") or {}
+    for name, label in drawing.READING_SETS.items():
+        if name in sets:
+            row = f"| {label} | {sets[name]['accuracy']:.1f} % |"
+            assert row in text, row
+            if name in before:
+                assert f"{row} {before[name]:.1f} % |" in text

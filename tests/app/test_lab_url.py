@@ -38,7 +38,7 @@ def test_the_default_preset_reads_as_a_teacher_would_write_it():
     ("conv:16,5,1,same,Swish,max,1,he", "'Swish' is not one of"),
     ("conv:16,5,1,same,ReLU,max,0,he", "keep 0.0 is outside 0.05..1"),
     ("dense:128,ReLU,0.8,he;out:he", "1 to 5 convolution blocks"),
-    ("conv:16,5,x,same,ReLU,max,1,he", "invalid literal"),
+    ("conv:16,5,x,same,ReLU,max,1,he", "'x' is not a whole number"),
 ])
 def test_a_bad_network_text_names_its_problem(text, message):
     with pytest.raises(ValueError, match=message):

@@ -203,6 +203,25 @@ def test_grad_2d_cells_match_the_fast_kernels(batch, cin, cout, size, k, pad, st
     assert_answers(qw, dw[tuple(qw.params[n] for n in ("wc", "wo", "wi", "wj"))])
 
 
+@PROPERTY
+@given(st.integers(1, 2), st.integers(3, 6), seeds)
+def test_book_bug_true_gradients_and_the_books_right_cells(batch, size, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, (batch, 1, size, size)).astype(float)
+    w = rng.integers(-2, 3, (1, 1, 3, 3)).astype(float)
+    g = rng.integers(-2, 3, (batch, 1, size, size)).astype(float)
+    qs = cp.questions("book-bug", {"x": x, "w": w, "g": g}, seed)
+    loss = lambda xx, ww: float(np.sum(g * conv.conv2d_forward(xx, ww, 1, 1)))  # noqa: E731
+    dw, dx = central(lambda ww: loss(x, ww), w), central(lambda xx: loss(xx, w), x)  # independent of both codes
+    qw, qr, qx = by_kind(qs, "dw"), by_kind(qs, "right"), by_kind(qs, "dx")
+    assert_answers(qw, dw[0, 0, qw.params["i"], qw.params["j"]], rtol=1e-6, atol=1e-6)
+    assert_answers(qx, dx[0, 0, qx.params["r"], qx.params["c"]], rtol=1e-6, atol=1e-6)
+    book = conv.book_param_grad(x, g, (3, 3))
+    assert qr.answer == int(np.isclose(book, dw, atol=1e-6).sum())
+    if batch == 1:
+        assert qr.answer == 9  # one example: the book's rows line up
+
+
 # ---------------------------------------------------------------------------------------------- the set
 
 

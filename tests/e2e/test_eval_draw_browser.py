@@ -31,8 +31,8 @@ def _overlap(a, b) -> bool:
 
 @pytest.mark.parametrize("viewport", [(1280, 1000), (390, 844)], ids=["desktop", "phone"])
 def test_the_threshold_label_never_covers_a_bar_label(browser, app_url, viewport):
-    """Every threshold the slider offers, on the scribble (the network gives 2 about 99 % and 6 about 1 %, so two
-    bars carry labels): the threshold's label intersects no bar's label. It did while it sat at the top left of
+    """Every threshold the slider offers, on the scribble (the network gives 4 about 99 %, 8 and 7 about 1 %, so
+    three bars carry labels): the threshold's label intersects no bar's label. It did while it sat at the top left of
     the line, over the bars: on a phone, at 100 %, it covered the "99 %" of the bar of 2."""
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     try:
@@ -40,7 +40,7 @@ def test_the_threshold_label_never_covers_a_bar_label(browser, app_url, viewport
         page.set_default_timeout(20_000)
         page.goto(f"{app_url}/draw?lesson=draw&ex=scribble&t=0")
         page.wait_for_selector(APP_READY)
-        page.get_by_test_id("stMetricValue").get_by_text("2", exact=True).wait_for()
+        page.get_by_test_id("stMetricValue").get_by_text("4", exact=True).wait_for()
         slider = page.get_by_role("slider", name="Confidence needed")
         collisions = []
         for threshold in range(0, 101, 5):
@@ -100,7 +100,7 @@ def test_the_scribble_is_on_the_canvas_and_in_the_link(browser, app_url, open_pa
     page = open_page("/draw")
     page.get_by_role("button", name="Try a scribble").click()
     page.get_by_text("This scribble is no digit").wait_for()
-    page.get_by_test_id("stMetricValue").get_by_text("2", exact=True).wait_for()
+    page.get_by_test_id("stMetricValue").get_by_text("4", exact=True).wait_for()
     page.wait_for_function("() => location.search.includes('ex=scribble')")
     _wait_for_ink(page)  # Fabric drew the scribble's strokes
     link = page.url
@@ -112,7 +112,7 @@ def test_the_scribble_is_on_the_canvas_and_in_the_link(browser, app_url, open_pa
         fresh.goto(link)
         fresh.wait_for_selector(APP_READY)
         fresh.get_by_text("This scribble is no digit").wait_for()
-        fresh.get_by_test_id("stMetricValue").get_by_text("2", exact=True).wait_for()
+        fresh.get_by_test_id("stMetricValue").get_by_text("4", exact=True).wait_for()
         _wait_for_ink(fresh)
     finally:
         other.close()
