@@ -72,6 +72,14 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translation(language()).ngettext(singular, plural, n)
 
 
+class Later(str):
+    """A text translated when it is shown, not when it is written: for ``st.cache_data(show_spinner=...)``, fixed
+    when the module loads, which Streamlit turns into text (``str()``) in the script run that shows the spinner."""
+
+    def __str__(self) -> str:
+        return _(str.__str__(self))
+
+
 def N_(text: str) -> str:
     """Marks a text for the catalogue where it is written (a table of labels); ``_()`` translates it where it is
     shown."""

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageOps
 
+from app.i18n import N_, Later
 from smartflow_core import data, persist
 from smartflow_core.digits import DigitImageError, ImageTooLargeError, load_image
 from smartflow_core.nn import NeuralNetwork
@@ -56,7 +57,7 @@ def _load_arrays():
     return x, y
 
 
-@st.cache_resource(show_spinner="Loading MNIST digits...")
+@st.cache_resource(show_spinner=Later(N_("Loading MNIST digits...")))
 def digits() -> Digits | None:
     """The training digits of the bundled MNIST subset, or None (the page then says so) when it is missing."""
     try:
@@ -91,7 +92,7 @@ class Mnist:
         return self.X_test[index].reshape(28, 28) / 255.0
 
 
-@st.cache_resource(show_spinner="Loading MNIST...")
+@st.cache_resource(show_spinner=Later(N_("Loading MNIST...")))
 def mnist() -> Mnist:
     """The full MNIST when a local copy is configured (``SMARTFLOW_MNIST_DIR``), else the bundled subset."""
     source = data.mnist_source()
@@ -101,7 +102,7 @@ def mnist() -> Mnist:
     return Mnist(*arrays, source.description, source.kind == "full")
 
 
-@st.cache_resource(show_spinner="Loading the pretrained model...")
+@st.cache_resource(show_spinner=Later(N_("Loading the pretrained model...")))
 def pretrained() -> tuple[NeuralNetwork, dict]:
     """The shipped model and its metadata, shared by every session: never train it or run it (use a copy)."""
     net, meta = persist.load_pretrained()

@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from app import resources, widgets
-from app.i18n import N_, _
+from app.i18n import N_, Later, _
 from smartflow_core import insight
 from smartflow_core.digits import (
     DigitImageError,
@@ -197,7 +197,7 @@ def _saliency(net: NeuralNetwork, x: np.ndarray, cls: int, kind: str) -> np.ndar
     return insight.gradient_saliency(net, x, cls)
 
 
-@st.cache_data(max_entries=32, show_spinner="Covering the digit patch by patch...")
+@st.cache_data(max_entries=32, show_spinner=Later(N_("Covering the digit patch by patch...")))
 def _saliency_cached(tag: str, x: np.ndarray, cls: int, kind: str, _net: NeuralNetwork) -> np.ndarray:
     return _saliency(_net, x, cls, kind)
 

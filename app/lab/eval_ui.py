@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from app import resources, state, view
-from app.i18n import N_, _
+from app.i18n import N_, Later, _
 from app.lab import builder_ui, inside_ui
 from app.lab import charts as train_charts
 from app.lab.eval_link import ALL, EV_ORDER, EV_RANGE, SOURCES, default_order
@@ -34,7 +34,7 @@ class Evaluated:
     note: str = ""
 
 
-@st.cache_resource(show_spinner="Evaluating the pretrained model on every test digit...")
+@st.cache_resource(show_spinner=Later(N_("Evaluating the pretrained model on every test digit...")))
 def _pretrained_evaluation() -> Evaluation:
     data = resources.mnist()
     return evaluate(resources.pretrained_copy(), data.X_test, data.y_test)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import view, widgets
 from app.charts import fmt
-from app.i18n import N_, _
+from app.i18n import N_, Later, _
 from smartflow_core import reference, trace
 from smartflow_core.trace import backward as tb
 from smartflow_core.trace import backward_2d as tb2
@@ -94,7 +94,7 @@ def problem_2d(batch: int, cin: int, cout: int, size: int, k: int, seed: int) ->
     return x, w
 
 
-@st.cache_data(max_entries=32, show_spinner="Computing the gradients...")
+@st.cache_data(max_entries=32, show_spinner=Later(N_("Computing the gradients...")))
 def grad_2d(x: np.ndarray, w: np.ndarray, pad: int | None, stride: int, up: tb.Upstream) -> tb2.Grad2DTrace:
     return tb2.trace_grad_2d(x, w, pad, stride, up)
 
@@ -108,7 +108,7 @@ def grad_check(x: np.ndarray, w: np.ndarray, where: str, index: tuple, analytic:
 UNIT_X = np.arange(9.0).reshape(1, 1, 3, 3)
 
 
-@st.cache_data(max_entries=16, show_spinner="Comparing the book's gradients with the true ones...")
+@st.cache_data(max_entries=16, show_spinner=Later(N_("Comparing the book's gradients with the true ones...")))
 def book(example: str, batch: int, size: int, seed: int) -> tb2.BookComparison:
     """``unit``: the chapter's unit example (docs/ARCHITECTURE.md), x = W = g = 0..8 and, for a second example,
     2x + 1 with g = 1; ``random``: small seeded integers."""
@@ -123,7 +123,7 @@ def book(example: str, batch: int, size: int, seed: int) -> tb2.BookComparison:
     return tb2.compare_book(x, w, g)
 
 
-@st.cache_data(show_spinner="Measuring on real digits...")
+@st.cache_data(show_spinner=Later(N_("Measuring on real digits...")))
 def book_cosines(sizes: tuple[int, ...]) -> tuple[float, ...] | None:
     """The cosine between the book's and the true filter gradient of the chapter's model on the first ``n``
     training digits of the bundled subset, for each ``n`` (None without the digits)."""

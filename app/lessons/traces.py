@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
 
+from app.i18n import N_, Later
 from app.lessons import steps
 from smartflow_core import trace
 
@@ -16,12 +17,12 @@ def conv_1d(inp: tuple, kernel: tuple, pad: int | None, stride: int) -> trace.Co
     return trace.trace_conv_1d(inp, kernel, pad, stride)
 
 
-@st.cache_data(max_entries=32, show_spinner="Convolving...")
+@st.cache_data(max_entries=32, show_spinner=Later(N_("Convolving...")))
 def conv_2d(image: np.ndarray, kernel: np.ndarray, pad: int | None, stride: int) -> trace.Conv2DTrace:
     return trace.trace_conv_2d(image, kernel, pad, stride)
 
 
-@st.cache_data(max_entries=16, show_spinner="Convolving every channel...")
+@st.cache_data(max_entries=16, show_spinner=Later(N_("Convolving every channel...")))
 def multichannel(x: np.ndarray, filters: np.ndarray, pad: int | None, stride: int) -> trace.MultiTrace:
     return trace.trace_multichannel(x, filters, pad, stride)
 

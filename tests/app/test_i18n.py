@@ -104,6 +104,17 @@ def test_outside_a_session_everything_is_english():
     assert i18n.message("the nudge must not be 0") == "the nudge must not be 0"
 
 
+def test_a_spinners_text_is_translated_when_it_is_shown(monkeypatch):
+    """``st.cache_data(show_spinner=...)`` is fixed when the module loads; Streamlit makes it text with ``str()``
+    in the run that shows the spinner, and that is when ``Later`` translates it."""
+    fixed = [str(p.relative_to(ROOT)) for p in (ROOT / "app").rglob("*.py") if 'show_spinner="' in p.read_text()]
+    assert fixed == []  # every spinner's text goes through Later
+    spinner = i18n.Later("Convolving...")
+    assert str(spinner) == "Convolving..."
+    monkeypatch.setattr(i18n, "OUTSIDE", "zh")
+    assert str(spinner) == "正在卷积……"
+
+
 def test_the_browser_language_is_read():
     assert i18n.preferred("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
     assert i18n.preferred("en-GB,en;q=0.9,zh;q=0.5") == "en"
