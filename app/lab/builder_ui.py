@@ -153,7 +153,7 @@ def _conv_block(i: int, b: builder.ConvBlock, removable: bool, locked: bool, eve
                     width="stretch", on_click=_remove, args=("conv", i),
                     help=_("Remove this block. A CNN keeps at least one convolution."))
         _notes("conv", i, CONV_BOXES, even)  # above the boxes: on a phone they stack, eight deep
-        c = st.columns(8)
+        c = st.columns([1, 1, 1, 1, 1, 1.3, 1, 1])  # the pooling box holds the longest choice ("最大 2×2")
         _widget(c[0], "conv", i, "channels", b.channels, "number_input", CONV_BOXES["channels"], _(
             "How many filters, so how many feature maps this block outputs (1 to 64)."), locked, step=1)
         _widget(c[1], "conv", i, "kernel", b.kernel, "number_input", CONV_BOXES["kernel"], _(
