@@ -64,13 +64,14 @@ def view(page, name: str) -> None:
     click again until the segment is checked."""
     segment = page.get_by_role("radio", name=name)
     for _ in range(5):
-        segment.click(force=True)
         try:
+            segment.scroll_into_view_if_needed()
+            segment.click(force=True)  # a redraw can move it away mid-click ("outside of the viewport"): again
             page.wait_for_function("e => e.checked || e.getAttribute('aria-checked') === 'true'",
                                    arg=segment.element_handle(), timeout=5_000)
             return
-        except PlaywrightTimeout:  # try the click again
-            continue
+        except PlaywrightError:  # the click or its effect was lost (a timeout is one): try again
+            page.wait_for_timeout(300)
     raise AssertionError(f"the view {name!r} could not be chosen")
 
 
