@@ -173,6 +173,14 @@ def test_to_gray_turns_transparency_into_background():
     assert to_gray(Image.new("RGBA", (10, 10), (0, 0, 0, 0))).min() == 1.0   # nothing drawn: all paper
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_a_grey_array_is_read_as_the_same_picture_in_colour(dtype):
+    """Grey input takes a short path (only its scale): the same values as its three-channel copy, to an ulp."""
+    grey = np.random.default_rng(3).integers(0, 256, (30, 40)).astype(dtype)
+    grey = grey / 255 if dtype == np.float64 else grey
+    assert_allclose(to_gray(grey), to_gray(np.repeat(grey[..., None], 3, axis=2)), rtol=0, atol=1e-15)
+
+
 def test_to_gray_rejects_other_shapes():
     with pytest.raises(ValueError, match=r"\(H, W, 3\).*got \(5, 5, 2\)"):
         to_gray(np.zeros((5, 5, 2), np.uint8))
