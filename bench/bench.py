@@ -106,11 +106,11 @@ def step_flops(net, X) -> int:
     return total
 
 
-def breakdown(np, fast_dropout: bool) -> dict[str, float]:
-    """Where a float32 chapter-model step's time goes: each operation's forward and backward, medians over
-    steps (an operation's backward includes its parameter gradient)."""
+def operation_ms(step, label=lambda op: type(op).__name__, warmup: int = 3, rounds: int = 15) -> dict[str, float]:
+    """Each operation's forward and backward during ``step()`` (an operation's backward includes its parameter
+    gradient), medians over ``rounds`` steps in ms, keyed ``"<label(op)> forward"``: the classes' methods are wrapped
+    with a timer for the while."""
     from smartflow_core import operation
-    step, net, _X = _step(np, "chapter", np.float32, fast_dropout=fast_dropout)
     times: dict[str, list[float]] = {}
     originals = {}
     for cls, name in ((operation.Operation, "forward"), (operation.Operation, "backward"),
@@ -121,19 +121,25 @@ def breakdown(np, fast_dropout: bool) -> dict[str, float]:
         def timed(self, *args, _f=f, _name=name, **kwargs):
             start = time.perf_counter()
             result = _f(self, *args, **kwargs)
-            times.setdefault(f"{type(self).__name__} {_name}", []).append(time.perf_counter() - start)
+            times.setdefault(f"{label(self)} {_name}", []).append(time.perf_counter() - start)
             return result
         setattr(cls, name, timed)
     try:
-        for _ in range(3):
+        for _ in range(warmup):
             step()
         times.clear()
-        for _ in range(15):
+        for _ in range(rounds):
             step()
     finally:
         for (cls, name), f in originals.items():
             setattr(cls, name, f)
     return {k: 1000 * statistics.median(v) for k, v in times.items()}
+
+
+def breakdown(np, fast_dropout: bool) -> dict[str, float]:
+    """Where a float32 chapter-model step's time goes: each operation's forward and backward."""
+    step, _net, _X = _step(np, "chapter", np.float32, fast_dropout=fast_dropout)
+    return operation_ms(step)
 
 
 MATMUL_SIZES = {"float32": (1024, 2048), "float64": (1024, 2048)}

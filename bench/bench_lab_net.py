@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench import THREADS_ENV, interleaved_ms  # noqa: E402 (bench/bench.py, beside this script)
+from bench import THREADS_ENV, interleaved_ms, operation_ms  # noqa: E402 (bench/bench.py, beside this script)
 
 TARGETS = {"torch 1": 1.0, "limit": 1.6}
 BATCH = 64
@@ -77,32 +77,9 @@ def layer_names(net) -> dict[int, str]:
 
 
 def our_operations(step, net, rounds: int = 20) -> dict[str, float]:
-    """Each operation's forward and backward (with its parameter gradient), medians over steps."""
-    from smartflow_core import operation
+    """Each operation's forward and backward (with its parameter gradient), by layer, medians over steps."""
     names = layer_names(net)
-    times: dict[str, list[float]] = {}
-    originals = {}
-    for cls, name in ((operation.Operation, "forward"), (operation.Operation, "backward"),
-                      (operation.ParamOperation, "backward")):
-        f = cls.__dict__[name]
-        originals[(cls, name)] = f
-
-        def timed(self, *args, _f=f, _name=name, **kwargs):
-            start = time.perf_counter()
-            result = _f(self, *args, **kwargs)
-            times.setdefault(f"{names.get(id(self), type(self).__name__)} {_name}", []).append(
-                time.perf_counter() - start)
-            return result
-        setattr(cls, name, timed)
-    try:
-        step()
-        times.clear()
-        for _ in range(rounds):
-            step()
-    finally:
-        for (cls, name), f in originals.items():
-            setattr(cls, name, f)
-    return {k: 1000 * statistics.median(v) for k, v in times.items()}
+    return operation_ms(step, lambda op: names.get(id(op), type(op).__name__), warmup=1, rounds=rounds)
 
 
 def our_epoch(np, data) -> tuple[float, float]:
