@@ -54,9 +54,23 @@ def lab(request, browser, app_url):
     try:
         yield page
     finally:
-        page.get_by_role("button", name="Stop", exact=True).click()
-        page.get_by_text(re.compile(r"Stopped at step \d+ of \d+")).wait_for(timeout=30_000)
+        stop(page)
         ctx.close()
+
+
+def stop(page) -> None:
+    """Press Stop until the run says it stopped: a click that lands while the live panel redraws can be lost (one
+    was, in a CI dry run: the run went on and the page never said "Stopped")."""
+    stopped = page.get_by_text(re.compile(r"Stopped at step \d+ of \d+"))
+    for _ in range(5):
+        try:
+            page.get_by_role("button", name="Stop", exact=True).click(timeout=5_000)
+            stopped.wait_for(timeout=10_000)
+            return
+        except PlaywrightError:  # the click or its effect was lost (a timeout is one): try again
+            if stopped.count():
+                return
+    stopped.wait_for(timeout=10_000)
 
 
 def view(page, name: str) -> None:
