@@ -200,9 +200,14 @@ def read_url(spec: UrlSpec) -> list[str]:
     return problems
 
 
+def settings(spec: UrlSpec) -> dict[str, str]:
+    """The lesson's current settings as the link writes them (``name -> text``)."""
+    return {f.name: f.show(st.session_state[f.key]) for f in spec.fields}
+
+
 def write_url(spec: UrlSpec) -> None:
     """Put the lesson's current settings in the address bar, so the link opens the same example."""
-    values = {f.name: f.show(st.session_state[f.key]) for f in spec.fields}
+    values = settings(spec)
     st.session_state[f"url_{spec.lesson}"] = dict(values)
     values = {"lesson": spec.lesson, **values, **kept()}
     if values != st.query_params.to_dict():

@@ -171,10 +171,11 @@ def _find(name_or_key: str) -> Control | None:
 
 def widget(draw: Callable, *args, key: str, **kw):
     """``draw(*args, key=key, **kw)`` as the view asks: not drawn when hidden (its value, kept in the session, is
-    returned), drawn disabled when locked."""
-    if hidden(key):
+    returned), drawn disabled when locked. One look-up of the key per widget."""
+    c, v = control(key), now()
+    if _applies(v.hide, c):
         return st.session_state.get(key)
-    if locked(key):
+    if _applies(v.lock, c) and c.kind != "part":
         kw["disabled"] = True
     return draw(*args, key=key, **kw)
 

@@ -25,7 +25,7 @@ QUESTION_MODES = {"own": N_("each learner gets their own questions"), "same": N_
 def lesson_link(page: str, base: str) -> str:
     """The address of ``page`` with this session's values of it and the view chosen here."""
     spec = SPECS[page]
-    values = {"lesson": spec.lesson, **{f.name: f.show(st.session_state[f.key]) for f in spec.fields}}
+    values = {"lesson": spec.lesson, **links.settings(spec)}
     hide, lock = set(st.session_state[HIDE]), set(st.session_state[LOCK])
     questions = st.session_state[QUESTIONS]
     if questions == "none" and view.ALL not in hide:
