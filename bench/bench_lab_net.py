@@ -4,7 +4,7 @@ matrix-multiply limit, in one run: a training step, each operation, and an epoch
     python bench/bench_lab_net.py                # 1 and 2 threads, each in its own process (a few minutes)
     python bench/bench_lab_net.py --repeat 3     # the whole run three times: medians of the ratios
     python bench/bench_lab_net.py --no-epoch     # steps and operations only
-    python bench/bench_lab_net.py --variants     # also the kernel choices conv.py made (chunk budget, input grad)
+    python bench/bench_lab_net.py --variants     # also the kernel choices conv_kernels.py made (chunk, rows or im2col)
     python bench/bench_lab_net.py --before DIR   # also the same measurements of another checkout's smartflow_core
                                                  # (e.g. a git worktree of the commit before), in alternate processes
 
@@ -157,32 +157,48 @@ def torch_epoch(torch, data) -> tuple[float, float]:
 
 
 def variants(np) -> dict[str, float]:
-    """What conv.py chose between, on the lab's second convolution (64x16x14x14, 32 filters of 5x5), in turns:
-    the chunk budget, and the input gradient as rows-and-shifts (used at stride 1), as col2im, and as a
-    transposed convolution through the forward kernel."""
-    from smartflow_core import conv
+    """What conv_kernels.py chose between, in turns: on the lab's second convolution (64x16x14x14, 32 filters of
+    5x5) the chunk budget, and each pass by rows (used at stride 1) or through patch columns (im2col; col2im for
+    the input gradient); on the first (64x1x28x28, 16 filters), rows against im2col (ROWS_MIN_INNER); and the
+    ReLU computed by the convolution against a ReLU after it."""
+    from smartflow_core import conv_kernels as kernels
+    from smartflow_core.conv import conv2d_forward, conv2d_input_grad, conv2d_param_grad
     rng = np.random.default_rng(0)
-    x = np.ascontiguousarray(rng.normal(size=(16, 14, 14, BATCH)).astype(np.float32)).transpose(3, 0, 1, 2)
-    g = np.ascontiguousarray(rng.normal(size=(32, 14, 14, BATCH)).astype(np.float32)).transpose(3, 0, 1, 2)
-    w = rng.normal(size=(16, 32, 5, 5)).astype(np.float32)
-    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    default = conv.CHUNK_ELEMENTS
+
+    def maps(*shape):  # (batch, channels, h, w), stored row by row as the layers store them
+        b, c, h, w = shape
+        return kernels.seen(rng.normal(size=(h, c, w, b)).astype(np.float32))
+    x, g, w = maps(BATCH, 16, 14, 14), maps(BATCH, 32, 14, 14), rng.normal(size=(16, 32, 5, 5)).astype(np.float32)
+    x1, g1, w1 = maps(BATCH, 1, 28, 28), maps(BATCH, 16, 28, 28), rng.normal(size=(1, 16, 5, 5)).astype(np.float32)
+    default = kernels.CHUNK_ELEMENTS
     calls = {}
 
     def with_chunk(bits, f):
         def run():
-            conv.CHUNK_ELEMENTS = 1 << bits
+            kernels.CHUNK_ELEMENTS = 1 << bits
             try:
                 f()
             finally:
-                conv.CHUNK_ELEMENTS = default
+                kernels.CHUNK_ELEMENTS = default
         return run
     for bits in (18, 19, 20, 21, 22, 23):
         calls[f"chunk 2^{bits}: forward + filter grad + input grad"] = with_chunk(bits, lambda: (
-            conv.conv2d_forward(x, w), conv.conv2d_param_grad(x, g, (5, 5)), conv.conv2d_input_grad(x.shape, w, g)))
-    calls["input grad: rows and shifts"] = lambda: conv._input_grad_rows(x.shape, w, g, (2, 2))
-    calls["input grad: col2im"] = lambda: conv._input_grad_col2im(x.shape, w, g, 1, (2, 2), (14, 14))
-    calls["input grad: transposed convolution"] = lambda: conv.conv2d_forward(g, flipped, 1, 2)
+            conv2d_forward(x, w), conv2d_param_grad(x, g, (5, 5)), conv2d_input_grad(x.shape, w, g)))
+    for name, (xs, gs, ws, pads, hw) in {"conv2": (x, g, w, (2, 2), (14, 14)),
+                                         "conv1": (x1, g1, w1, (2, 2), (28, 28))}.items():
+        calls[f"{name} forward: rows"] = lambda xs=xs, ws=ws, pads=pads, hw=hw: kernels.correlate(
+            xs, ws.transpose(1, 0, 2, 3), pads, hw)
+        calls[f"{name} forward: im2col"] = lambda xs=xs, ws=ws, pads=pads, hw=hw: kernels.forward_im2col(
+            xs, ws, 1, pads, hw)
+        calls[f"{name} filter grad: rows"] = lambda xs=xs, gs=gs, pads=pads: kernels.filter_grad_rows(
+            xs, gs, (5, 5), pads)
+        calls[f"{name} filter grad: im2col"] = lambda xs=xs, gs=gs, pads=pads, hw=hw: kernels.filter_grad_im2col(
+            xs, gs, (5, 5), 1, pads, hw)
+    calls["conv2 input grad: rows"] = lambda: kernels.input_grad_rows(x.shape, w, g, (2, 2))
+    calls["conv2 input grad: col2im"] = lambda: kernels.input_grad_col2im(x.shape, w, g, 1, (2, 2), (14, 14))
+    for name, (xs, ws) in {"conv1": (x1, w1), "conv2": (x, w)}.items():
+        calls[f"{name} forward + ReLU: in the convolution"] = lambda xs=xs, ws=ws: conv2d_forward(xs, ws, relu=True)
+        calls[f"{name} forward + ReLU: after it"] = lambda xs=xs, ws=ws: np.maximum(conv2d_forward(xs, ws), 0)
     return interleaved_ms(calls, rounds=5, per_round=2, warmup=1)
 
 
@@ -331,7 +347,7 @@ def report(runs: list[dict], command: str, seconds: float) -> str:
     with_variants = [c for c in columns if "variants" in runs[0][c]]
     if with_variants:
         c = with_variants[0]
-        out += (f"\nKernel choices ({title(c)}, the lab's second convolution, in turns):\n\n"
+        out += (f"\nKernel choices ({title(c)}, the lab's two convolutions, in turns):\n\n"
                 "| variant | time |\n| --- | --- |\n")
         for k in runs[0][c]["variants"]:
             out += f"| {k} | {_med([run[c]['variants'][k] for run in runs]):.2f} ms |\n"
@@ -343,7 +359,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=1, help="run everything this many times (medians)")
     ap.add_argument("--no-epoch", action="store_true", help="skip the epochs on the subset")
-    ap.add_argument("--variants", action="store_true", help="also time the kernel variants conv.py chose between")
+    ap.add_argument("--variants", action="store_true", help="also time the kernel choices of conv_kernels.py")
     ap.add_argument("--before", help="a checkout whose smartflow_core to measure too (e.g. the commit before)")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--tree", help=argparse.SUPPRESS)

@@ -18,6 +18,7 @@ from smartflow_core.operation import (
     Linear,
     Operation,
     ParamOperation,
+    ReLU,
     WeightMultiply,
 )
 from smartflow_core.pooling import Pool2D, pool_geometry
@@ -211,8 +212,12 @@ class Conv2DLayer(Layer):
         W = self._random().normal(0, scale, size=shape).astype(_param_dtype(input_), copy=False)
         self.params = [W]
         # a flattened output is stored in the chapter's order, which Flatten and the dense layer read as it is
-        self.operations = [Conv2D_Op(W, self.stride, self.padding, self.book, batch_first=self.flatten),
-                           self.activation]
+        # a ReLU is applied by the convolution itself, band by band while its output is in the cache
+        fused = type(self.activation) is ReLU
+        if fused:
+            self.activation.applied = True
+        self.operations = [Conv2D_Op(W, self.stride, self.padding, self.book, batch_first=self.flatten,
+                                     relu=fused), self.activation]
         if self.flatten:
             self.operations.append(Flatten())
         if self.dropout < 1.0:

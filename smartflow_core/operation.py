@@ -207,9 +207,18 @@ class ReLU(Operation):
     """f(x) = max(x, 0); f'(x) = 1 where x > 0, else 0.
 
     (The book's mask was ``output >= 0``, always true, so its ReLU passed every gradient through.)
+
+    ``applied`` is set by a layer whose convolution already returns max(x, 0) (computed while its output is in
+    the cache): then the input is its own ReLU and is passed on as it is; ``x > 0`` is the same mask either way.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.applied = False
+
     def _output(self, inference: bool) -> ndarray:
+        if self.applied:
+            return self.input_
         return np.maximum(self.input_, 0)
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:

@@ -5,7 +5,7 @@ Each output cell summarises one ``size x size`` window: its maximum, or its mean
 only to the cell that won the window (the first one on a tie); the gradient of a mean is shared equally.
 
 Both directions work on ``size * size`` strided views of the whole batch (one per cell of the window), never on
-copies of the windows, and keep the input's memory order (the convolution's batch-innermost layout).
+copies of the windows, and keep the input's memory order (the convolution's row-by-row layout, batch innermost).
 """
 from __future__ import annotations
 

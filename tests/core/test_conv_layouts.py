@@ -1,7 +1,8 @@
-"""The batch-innermost layout and the chunking of smartflow_core.conv: outputs stored (channels, h, w, batch),
-inputs of either layout give the same numbers, batches and row bands split across chunks (remainders included)
-still match the chapter's loops, one example and many channels work, and a large batch stays within the memory
-bound. Speed is measured in bench/bench_lab_net.py, never here."""
+"""The row-by-row layout and the chunking of smartflow_core.conv_kernels: outputs stored (h, channels, w, batch),
+inputs of either layout give the same numbers, both kernel families (rows; im2col and col2im) match the
+chapter's loops with batches and row bands split across chunks (remainders included), one example and many
+channels work, and a large batch stays within the memory bound. Speed is measured in bench/bench_lab_net.py,
+never here."""
 import tracemalloc
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from smartflow_core import conv
+from smartflow_core import conv_kernels as kernels
 from smartflow_core import reference as ref
 from smartflow_core.layer import Conv2DLayer
 from smartflow_core.operation import ReLU
@@ -18,8 +20,16 @@ TOL = {"rtol": 1e-10, "atol": 1e-10}
 
 
 def batch_last(a: np.ndarray) -> bool:
-    """Stored (channels, h, w, batch): the batch axis is the innermost one, the others in the chapter's order."""
-    return a.strides[0] == a.itemsize and a.strides[1] > a.strides[2] > a.strides[3] > a.strides[0]
+    """Stored row by row, (h, channels, w, batch): the batch axis innermost, then the width, the channels, the
+    height."""
+    return a.strides[0] == a.itemsize and a.strides[2] > a.strides[1] > a.strides[3] > a.strides[0]
+
+
+@pytest.fixture(params=["rows", "im2col"])
+def family(request, monkeypatch):
+    """Run a test with the rows kernels at stride 1 whatever the channels, or with im2col and col2im only."""
+    monkeypatch.setattr(kernels, "ROWS_MIN_INNER", 1 if request.param == "rows" else 10 ** 9)
+    return request.param
 
 
 def check_against_loops(x, w, stride, pad):
@@ -31,28 +41,28 @@ def check_against_loops(x, w, stride, pad):
                     **TOL)
 
 
-def test_outputs_are_stored_batch_innermost_and_the_chain_keeps_it():
+def test_outputs_are_stored_row_by_row_and_the_chain_keeps_it(family):
     rng = np.random.default_rng(0)
     x, w = rng.normal(size=(3, 2, 8, 8)), rng.normal(size=(2, 4, 3, 3))
     out = conv.conv2d_forward(x, w)
-    assert out.shape == (3, 4, 8, 8) and batch_last(out) and out.transpose(1, 2, 3, 0).flags.c_contiguous
+    assert out.shape == (3, 4, 8, 8) and batch_last(out) and kernels.stored(out).flags.c_contiguous
     relu = ReLU()
     pooled = pool2d_forward(relu.forward(out), 2)
     assert batch_last(relu.output) and batch_last(pooled)  # the next convolution reads it without a copy
     g = rng.normal(size=out.shape)
-    assert batch_last(conv.conv2d_input_grad(x.shape, w, g))  # stride 1: rows and shifts
+    assert batch_last(conv.conv2d_input_grad(x.shape, w, g))  # stride 1: the flipped kernel's correlation
     assert batch_last(conv.conv2d_input_grad(x.shape, w, g[:, :, ::2, ::2].copy()[:, :, :4, :4], 2))  # col2im
     assert conv.conv2d_param_grad(x, g, (3, 3)).flags.c_contiguous  # parameters keep the chapter's layout
 
 
 @pytest.mark.parametrize("stride,pad", [(1, 1), (1, 0), (2, 1)])
-def test_either_input_layout_gives_the_same_numbers(stride, pad):
+def test_either_input_layout_gives_the_same_numbers(family, stride, pad):
     rng = np.random.default_rng(stride)
     x, w = rng.normal(size=(4, 3, 7, 6)), rng.normal(size=(3, 2, 3, 3))
-    x_last = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    x_last = kernels.seen(np.ascontiguousarray(kernels.stored(x)))
     out = conv.conv2d_forward(x, w, stride, pad)
     g = rng.normal(size=out.shape)
-    g_last = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    g_last = kernels.seen(np.ascontiguousarray(kernels.stored(g)))
     assert_array_equal(conv.conv2d_forward(x_last, w, stride, pad), out)
     assert_array_equal(conv.conv2d_input_grad(x.shape, w, g_last, stride, pad),
                        conv.conv2d_input_grad(x.shape, w, g, stride, pad))
@@ -87,31 +97,38 @@ def test_a_layer_that_flattens_stores_its_output_in_the_chapters_order(stride, p
     3 * 9 * 6 * 5 * 3,  # the whole batch in one group, bands of three rows (7 rows: a remainder of one)
 ])
 @pytest.mark.parametrize("stride,pad", [(1, 1), (1, 2), (2, 1), (3, 0)])
-def test_batches_and_rows_split_across_chunks_match_the_loops(monkeypatch, budget, stride, pad):
-    monkeypatch.setattr(conv, "CHUNK_ELEMENTS", budget)
+def test_batches_and_rows_split_across_chunks_match_the_loops(monkeypatch, family, budget, stride, pad):
+    monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", budget)
     rng = np.random.default_rng(budget + stride)
     check_against_loops(rng.normal(size=(5, 3, 7, 6)), rng.normal(size=(3, 2, 3, 3)), stride, pad)
 
 
-def test_chunk_boundaries_fall_inside_kernel_overlaps(monkeypatch):
+def test_chunk_boundaries_fall_inside_kernel_overlaps(monkeypatch, family):
     # bands of one output row: every band's windows overlap its neighbours' (5x5 kernel), rectangular padding
-    monkeypatch.setattr(conv, "CHUNK_ELEMENTS", 4 * 25 * 9 * 3)
+    monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", 4 * 25 * 9 * 3)
     rng = np.random.default_rng(7)
     x, w = rng.normal(size=(3, 4, 9, 9)), rng.normal(size=(4, 3, 5, 5))
     for pads in ((2, 2), (1, 3), (0, 0)):
         out = conv.conv2d_forward(x, w, 1, pads)
         g = rng.normal(size=out.shape)
         assert_allclose(conv.conv2d_input_grad(x.shape, w, g, 1, pads),
-                        conv._input_grad_col2im(x.shape, w, g, 1, pads, out.shape[2:]), **TOL)
+                        kernels.input_grad_col2im(x.shape, w, g, 1, pads, out.shape[2:]), **TOL)
+        assert_allclose(out, kernels.forward_im2col(x, w, 1, pads, out.shape[2:]), **TOL)
+        assert_allclose(conv.conv2d_param_grad(x, g, (5, 5), 1, pads),
+                        kernels.filter_grad_im2col(x, g, (5, 5), 1, pads, out.shape[2:]), **TOL)
+        if pads[0] == pads[1]:  # the loops take one padding for both axes
+            assert_allclose(out, ref._output(x, w, pads[0], 1), **TOL)
+            assert_allclose(conv.conv2d_param_grad(x, g, (5, 5), 1, pads), ref._param_grad(x, g, w, pads[0], 1),
+                            **TOL)
 
 
-def test_one_example():
+def test_one_example(family):
     rng = np.random.default_rng(2)
     for stride in (1, 2):
         check_against_loops(rng.normal(size=(1, 2, 6, 5)), rng.normal(size=(2, 3, 3, 3)), stride, 1)
 
 
-def test_many_channels():
+def test_many_channels(family):
     rng = np.random.default_rng(3)
     check_against_loops(rng.normal(size=(2, 40, 5, 5)), rng.normal(size=(40, 24, 3, 3)), 1, 1)
 
@@ -122,7 +139,7 @@ def test_a_gradient_in_the_chapters_layout_pools_back_like_one_in_the_maps_layou
     maps = conv.conv2d_forward(rng.integers(0, 3, (4, 1, 8, 8)).astype(float), np.ones((1, 3, 3, 3)))
     pooled = pool2d_forward(maps, 2)
     g = rng.normal(size=pooled.shape)  # C-contiguous
-    g_last = np.ascontiguousarray(g.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    g_last = kernels.seen(np.ascontiguousarray(kernels.stored(g)))
     grad = pool2d_input_grad(maps, g, 2, output=pooled)
     assert_array_equal(grad, pool2d_input_grad(maps, g_last, 2, output=pooled))
     assert_array_equal(grad, pool2d_input_grad(np.ascontiguousarray(maps), g, 2))
@@ -138,24 +155,43 @@ def peak_bytes(f) -> int:
         tracemalloc.stop()
 
 
-def test_a_large_batch_stays_within_the_memory_bound():
+def test_a_large_batch_stays_within_the_memory_bound(family):
     # Columns for the whole batch would take 25 x the input (80 MB here). The kernels hold their result, one
-    # padded copy of their input (the gradient's: kh - 1 zero rows above and below) or the gradient in their
-    # layout, and band buffers of at most CHUNK_ELEMENTS numbers (two in the input gradient), whatever the batch
-    # size. The batch here is split in two groups, as a huge inference batch is.
+    # copy of each input in their layout (padded, for im2col and col2im), and buffers of at most CHUNK_ELEMENTS
+    # numbers (two of them at most), whatever the batch size.
     rng = np.random.default_rng(5)
     x = rng.normal(size=(400, 8, 14, 14)).astype(np.float32)
     w = rng.normal(size=(8, 16, 5, 5)).astype(np.float32)
     g = rng.normal(size=(400, 16, 14, 14)).astype(np.float32)
     whole_batch_columns = x.size * 25 * 4
-    chunk, slack = conv.CHUNK_ELEMENTS * 4, 1 << 20
+    buffers, slack = 2 * kernels.CHUNK_ELEMENTS * 4, 1 << 20
     x_pad = x.nbytes * 18 * 18 // (14 * 14)
-    g_rows = g.nbytes * (14 + 8) // 14
     bounds = {
-        "forward": (lambda: conv.conv2d_forward(x, w), g.nbytes + x_pad + 2 * chunk),
-        "filter gradient": (lambda: conv.conv2d_param_grad(x, g, (5, 5)), x_pad + g.nbytes + chunk),
-        "input gradient": (lambda: conv.conv2d_input_grad(x.shape, w, g), x.nbytes + g_rows + 2 * chunk),
+        "forward": (lambda: conv.conv2d_forward(x, w), g.nbytes + x_pad + buffers),
+        "filter gradient": (lambda: conv.conv2d_param_grad(x, g, (5, 5)), x_pad + g.nbytes + buffers),
+        "input gradient": (lambda: conv.conv2d_input_grad(x.shape, w, g), x_pad + g.nbytes + buffers),
     }
     for name, (f, bound) in bounds.items():
         assert peak_bytes(f) <= bound + slack, name
         assert bound + slack < whole_batch_columns / 2  # the bound means something
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_a_relu_layer_rectifies_inside_the_convolution_with_the_same_numbers(family, flatten):
+    # the convolution returns max(out, 0) band by band; the layer's ReLU passes it on and masks the gradient as
+    # a ReLU after it would: the same maps, the same gradients as the loops with the mask applied
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 2, 6, 6))
+    layer = Conv2DLayer(4, 3, activation="ReLU", flatten=flatten, book=False)
+    layer.seed = 1
+    out = layer.forward(x)
+    conv_op, relu = layer.operations[:2]
+    assert conv_op.relu and relu.applied and relu.output is conv_op.output
+    z = ref._output(x, conv_op.param, 1, 1)
+    assert_allclose(out.reshape(z.shape), np.maximum(z, 0), **TOL)
+    g = rng.normal(size=out.shape)
+    layer.backward(g)
+    masked = g.reshape(z.shape) * (z > 0)
+    assert_allclose(conv_op.param_grad, ref._param_grad(x, masked, conv_op.param, 1, 1), **TOL)
+    assert_allclose(conv_op.input_grad, ref._input_grad(x, masked, conv_op.param, 1, 1), **TOL)
+    assert not Conv2DLayer(4, 3, activation="Tanh").activation.__dict__.get("applied")

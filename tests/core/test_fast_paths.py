@@ -6,6 +6,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from smartflow_core import conv
+from smartflow_core import conv_kernels as kernels
 from smartflow_core import reference as ref
 from smartflow_core.layer import Conv2DLayer, DenseLayer
 from smartflow_core.loss import SoftmaxCrossEntropy
@@ -16,9 +17,11 @@ from smartflow_core.presets import PRESETS
 
 
 @pytest.mark.parametrize("stride,pad", [(1, 1), (2, 0), (3, 2)])
-def test_chunked_kernels_match_the_loops(monkeypatch, stride, pad):
+@pytest.mark.parametrize("rows_min_inner", [1, 10 ** 9])  # the rows kernels at stride 1, or im2col throughout
+def test_chunked_kernels_match_the_loops(monkeypatch, stride, pad, rows_min_inner):
     # chunks of one or two examples (a tiny chunk budget) give the loops' numbers, remainder chunk included
-    monkeypatch.setattr(conv, "CHUNK_ELEMENTS", 2 * 3 * 9 * 16)
+    monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", 2 * 3 * 9 * 16)
+    monkeypatch.setattr(kernels, "ROWS_MIN_INNER", rows_min_inner)
     rng = np.random.default_rng(stride)
     x, w = rng.normal(size=(5, 3, 7, 6)), rng.normal(size=(3, 2, 3, 3))
     out = conv.conv2d_forward(x, w, stride, pad)

@@ -1,0 +1,284 @@
+"""The convolution's fast kernels for feature maps stored row by row, the layout the lab's networks keep.
+
+Every array here has the chapter's shape, (batch, channels, height, width), but the maps these kernels return
+are stored in the order (height, channels, width, batch): a row of the image holds every channel, and in a
+channel's row every column holds the whole batch. Element-wise operations and pooling keep that order (NumPy's
+order "K"), so each convolution reads what the one before it wrote without a transposing copy.
+
+In that order ``kh`` consecutive rows of the input are one contiguous block, and read as a matrix of
+``kh * channels`` rows by ``width * batch`` columns they are what an output row needs from the input, for every
+example at once. So at stride 1 (:func:`correlate`) a row of the output costs one product with no copy at all,
+``(out_channels * kw, kh * in_channels) @ (kh * in_channels, width * batch)``, and kw shifted additions then sum
+the kernel's columns j. The same kernel with the flipped filters is the input gradient, and the filter gradient
+(:func:`filter_grad_rows`) multiplies the same blocks by the output gradient shifted by j. Rows whose window
+reaches into the zero padding multiply only the rows that exist.
+
+At other strides, and where ``in_channels * kh`` is too small for the product to pay (the first layer's 1 x 5),
+the patches are copied into columns first (:func:`im2col`), as the chapter's Appendix does, and the products of
+each output row land in that row of the output.
+
+Memory stays bounded for any batch: the buffers of a band of rows hold at most ``CHUNK_ELEMENTS`` numbers, and a
+batch so large that one row would exceed that goes through in groups of examples.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy import ndarray
+
+# A band's buffers (patch columns, products) hold at most this many numbers: 2 MB in float32. On the lab's second
+# convolution (bench/bench_lab_net.py --variants) every budget from 2**18 to 2**23 ran within 2 % of the others;
+# the smaller keeps a huge batch's memory down.
+CHUNK_ELEMENTS = 1 << 19
+# The rows kernels need products whose inner dimension (in_channels * kh) is at least this; the first layer's
+# (1 x 5) ran three times slower than its im2col product (25 long), the second layer's (16 x 5) a third faster.
+ROWS_MIN_INNER = 16
+
+
+def stored(a: ndarray) -> ndarray:
+    """(batch, channels, h, w) -> its (h, channels, w, batch) view: C-contiguous for the maps made here."""
+    return a.transpose(2, 1, 3, 0)
+
+
+def seen(a: ndarray) -> ndarray:
+    """(h, channels, w, batch) -> the (batch, channels, h, w) view every caller sees."""
+    return a.transpose(3, 1, 0, 2)
+
+
+def by_rows(stride: int, in_channels: int, kh: int) -> bool:
+    """Whether the rows kernels serve this convolution (stride 1 and a product that pays), else im2col."""
+    return stride == 1 and in_channels * kh >= ROWS_MIN_INNER
+
+
+def slices(n: int, per_item: int) -> list[slice]:
+    """``range(n)`` in consecutive slices of at most ``CHUNK_ELEMENTS // per_item`` items (at least one)."""
+    step = max(1, CHUNK_ELEMENTS // max(per_item, 1))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def groups(batch: int, per_row: int) -> list[slice]:
+    """Groups of examples: the whole batch unless one row of buffers (``per_row`` numbers per example) for all
+    of it would exceed the budget, as a huge inference batch's may."""
+    return slices(batch, per_row)
+
+
+def _source(x: ndarray, group: slice) -> ndarray:
+    """The examples ``group`` of ``x`` stored (h, channels, w, batch), C-contiguous: a view of this module's
+    maps, else one copy."""
+    s = stored(x)[..., group]
+    return s if s.flags.c_contiguous else np.ascontiguousarray(s)
+
+
+def _columns(j: int, pw: int, in_w: int, out_w: int) -> tuple[int, int]:
+    """The output columns x whose input column ``x + j - pw`` exists: ``range(x0, x1)``."""
+    return max(0, pw - j), min(out_w, in_w + pw - j)
+
+
+def _segments(rows: slice, ph: int, kh: int, h: int, most: int):
+    """Runs of at most ``most`` output rows of ``rows`` whose windows read the same kernel rows: yields
+    ``(y0, n, i0, i1)``, output rows y0 ... y0 + n - 1 reading input rows ``y + i - ph`` for i0 <= i < i1 (the
+    rows of the window that lie inside the input; an interior run reads all kh)."""
+    y = rows.start
+    while y < rows.stop:
+        i0, i1 = max(0, ph - y), min(kh, h + ph - y)
+        n = 1
+        while n < most and y + n < rows.stop and (max(0, ph - y - n), min(kh, h + ph - y - n)) == (i0, i1):
+            n += 1
+        yield y, n, i0, i1
+        y += n
+
+
+def _windows(src: ndarray, start: int, n: int, length: int) -> ndarray:
+    """``n`` overlapping blocks of ``length`` rows of ``src`` (h, channels, w, batch; C-contiguous), the r-th
+    starting at row start + r, each read as a (length * channels, width * batch) matrix: a view, no copy (NumPy
+    checks that the last block ends inside ``src``)."""
+    h, c, w, b = src.shape
+    if start < 0 or start + n - 1 + length > h:
+        raise IndexError(f"rows {start} ... {start + n - 2 + length} are outside the {h} rows of the input")
+    row, item = c * w * b * src.itemsize, src.itemsize
+    return np.ndarray((n, length * c, w * b), src.dtype, src, offset=start * row, strides=(row, w * b * item, item))
+
+
+def correlate(x: ndarray, k: ndarray, pads, out_hw, relu: bool = False) -> ndarray:
+    """Stride 1: ``out[b, o, y, x] = sum_{c,i,j} k[o, c, i, j] * x[b, c, y + i - ph, x + j - pw]`` (zero outside
+    ``x``) for ``x`` (batch, in, h, w) in any memory order and ``k`` (out, in, kh, kw); the result stored row by
+    row (module docstring), and with ``relu`` its ReLU, applied band by band while it is in the cache.
+
+    For a run of output rows, one product per row over (i, c), the blocks of input rows as they lie in memory;
+    then kw shifted additions over j."""
+    (b, c, h, w), (o, _, kh, kw) = x.shape, k.shape
+    (ph, pw), (oh, ow) = pads, out_hw
+    wmat = np.ascontiguousarray(k.transpose(0, 3, 2, 1)).reshape(o * kw, kh * c)  # rows (o, j), columns (i, c)
+    out = np.empty((oh, o, ow, b), dtype=np.result_type(x, k))
+    spans = [_columns(j, pw, w, ow) for j in range(kw)]
+    first = next((j for j, span in enumerate(spans) if span == (0, ow)), None)  # a shift that covers every column
+    for group in groups(b, o * kw * w):
+        src, nb = _source(x, group), group.stop - group.start
+        most = max(1, CHUNK_ELEMENTS // (o * kw * w * nb))
+        products = np.empty((most, o * kw, w * nb), dtype=out.dtype)
+        for y0, n, i0, i1 in _segments(slice(0, oh), ph, kh, h, most):
+            target = out[y0:y0 + n, :, :, group]
+            if i1 <= i0:  # the window reads only padding
+                target[...] = 0
+                continue
+            t = np.matmul(wmat[:, i0 * c:i1 * c], _windows(src, y0 + i0 - ph, n, i1 - i0), out=products[:n])
+            t = t.reshape(n, o, kw, w, nb)
+            if first is None:
+                target[...] = 0
+            else:
+                target[...] = t[:, :, first, first - pw:first - pw + ow]
+            for j, (x0, x1) in enumerate(spans):
+                if j != first and x1 > x0:
+                    target[:, :, x0:x1] += t[:, :, j, x0 + j - pw:x1 + j - pw]
+            if relu:
+                np.maximum(target, 0, out=target)
+    return seen(out)
+
+
+def input_grad_rows(x_shape, param: ndarray, output_grad: ndarray, pads) -> ndarray:
+    """Stride 1: ``dx[b, c, y, x] = sum_{o,i,j} param[c,o,i,j] * g[b, o, y + ph - i, x + pw - j]``, the output
+    gradient correlated with the kernel turned by 180 degrees and padded by ``k - 1 - pad``."""
+    (kh, kw), (ph, pw) = param.shape[2:], pads
+    flipped = param[:, :, ::-1, ::-1]  # (in, out, kh, kw): the correlation's (to, from) order
+    return correlate(output_grad, flipped, (kh - 1 - ph, kw - 1 - pw), x_shape[2:])
+
+
+def filter_grad_rows(x: ndarray, output_grad: ndarray, kernel_hw, pads) -> ndarray:
+    """Stride 1: ``dparam[c, o, i, j] = sum_{b,y,x} x[b, c, y + i - ph, x + j - pw] * g[b, o, y, x]``.
+
+    For a run of output rows: the blocks of input rows as :func:`correlate` reads them, times the output
+    gradient's rows shifted by j (kw copies, zero where ``x + j - pw`` leaves the input), one
+    ``(kh * in, width * batch) @ (width * batch, kw * out)`` product per row, summed."""
+    (b, c, h, w), (o, oh, ow), (kh, kw), (ph, pw) = x.shape, output_grad.shape[1:], kernel_hw, pads
+    grad = np.zeros((kh, c, kw, o), dtype=np.result_type(x, output_grad))
+    for group in groups(b, max(kh * c, kw * o) * w):
+        src, g, nb = _source(x, group), _source(output_grad, group), group.stop - group.start
+        most = max(1, CHUNK_ELEMENTS // (kw * o * w * nb))
+        shifted_buffer = np.empty((most, kw, o, w, nb), dtype=g.dtype)
+        for y0, n, i0, i1 in _segments(slice(0, oh), ph, kh, h, most):
+            if i1 <= i0:
+                continue
+            shifted = shifted_buffer[:n]
+            for j in range(kw):
+                x0, x1 = _columns(j, pw, w, ow)  # output columns; they meet input columns x0 + j - pw ...
+                lo, hi = x0 + j - pw, max(x1 + j - pw, x0 + j - pw)
+                shifted[:, j, :, :lo] = 0
+                shifted[:, j, :, lo:hi] = g[y0:y0 + n, :, x0:max(x1, x0)]
+                shifted[:, j, :, hi:] = 0
+            blocks = _windows(src, y0 + i0 - ph, n, i1 - i0)
+            part = np.matmul(blocks, shifted.reshape(n, kw * o, w * nb).transpose(0, 2, 1))
+            grad[i0:i1] += part.sum(axis=0).reshape(i1 - i0, c, kw, o)
+    return np.ascontiguousarray(grad.transpose(1, 3, 0, 2))
+
+
+# --------------------------------------------------------------------------------------- im2col and col2im
+
+
+def _pad_stored(x: ndarray, pads) -> ndarray:
+    """``x`` (batch, channels, h, w), any memory order -> zero-padded (channels, h + 2 ph, w + 2 pw, batch)."""
+    (ph, pw), (b, c, h, w) = pads, x.shape
+    x_pad = np.zeros((c, h + 2 * ph, w + 2 * pw, b), dtype=x.dtype)
+    x_pad[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
+    return x_pad
+
+
+def im2col(x_pad: ndarray, kernel_hw, stride: int, out_w: int, rows: slice, out: ndarray | None = None) -> ndarray:
+    """Patches of the output rows ``rows``, every example at once:
+    ``cols[y, (c, i, j), (x, b)] = x_pad[c, y*stride + i, x*stride + j, b]``, shape (n_rows, channels * kh * kw,
+    out_w * batch), so that ``W @ cols`` is those rows of the output stored row by row.
+
+    ``x_pad``: (channels, padded_h, padded_w, batch). One strided copy per kernel cell; into ``out`` when given."""
+    c, b = x_pad.shape[0], x_pad.shape[3]
+    (kh, kw), n = kernel_hw, rows.stop - rows.start
+    size = n * c * kh * kw * out_w * b
+    cols = np.empty(size, dtype=x_pad.dtype) if out is None else out[:size]
+    cells = cols.reshape(n, c, kh, kw, out_w, b)
+    for i in range(kh):
+        top = rows.start * stride + i
+        for j in range(kw):
+            cells[:, :, i, j] = x_pad[:, top:top + stride * n:stride, j:j + stride * out_w:stride].transpose(1, 0, 2, 3)
+    return cols.reshape(n, c * kh * kw, out_w * b)
+
+
+def col2im_add(grad_pad: ndarray, dcols: ndarray, kernel_hw, stride: int, out_w: int, rows: slice) -> None:
+    """The adjoint of :func:`im2col`: add every column entry back onto the input cell it was read from.
+    ``grad_pad`` (channels, padded_h, padded_w, batch), any memory order."""
+    c, b = grad_pad.shape[0], grad_pad.shape[3]
+    (kh, kw), n = kernel_hw, rows.stop - rows.start
+    d = dcols.reshape(n, c, kh, kw, out_w, b)
+    for i in range(kh):
+        top = rows.start * stride + i
+        for j in range(kw):
+            grad_pad[:, top:top + stride * n:stride, j:j + stride * out_w:stride] += d[:, :, i, j].transpose(1, 0, 2, 3)
+
+
+def matrix(param: ndarray) -> ndarray:
+    """The filters as an (out_channels, in_channels * kh * kw) matrix, columns matching :func:`im2col`'s rows."""
+    c, o, kh, kw = param.shape
+    return np.ascontiguousarray(param.transpose(1, 0, 2, 3)).reshape(o, c * kh * kw)
+
+
+def forward_im2col(x: ndarray, param: ndarray, stride: int, pads, out_hw, relu: bool = False) -> ndarray:
+    """The output stored row by row: for each band of output rows, the patches of every example, then one
+    product per row into that row of the output."""
+    w = matrix(param)
+    (o, k), b, (oh, ow) = w.shape, x.shape[0], out_hw
+    out = np.empty((oh, o, ow, b), dtype=np.result_type(x, param))
+    for group in groups(b, k * ow):
+        nb = group.stop - group.start
+        x_pad = _pad_stored(x[group], pads)
+        bands = slices(oh, k * ow * nb)
+        buffer = np.empty(k * ow * nb * (bands[0].stop - bands[0].start), dtype=x.dtype)
+        for rows in bands:
+            cols = im2col(x_pad, param.shape[2:], stride, ow, rows, buffer)
+            target = out[rows, :, :, group]
+            if nb == b:  # the products land in the output
+                np.matmul(w, cols, out=target.reshape(len(cols), o, ow * b))
+            else:  # part of a huge batch: copied into place
+                target[...] = (w @ cols).reshape(target.shape)
+            if relu:
+                np.maximum(target, 0, out=target)
+    return seen(out)
+
+
+def filter_grad_im2col(x: ndarray, output_grad: ndarray, kernel_hw, stride: int, pads, out_hw) -> ndarray:
+    """dL/dparam: for each band of output rows, the patch columns (extracted again, in the cache: cheaper than
+    keeping the whole batch's) times the output gradient's rows, one product per row."""
+    (b, c), (kh, kw), o, (oh, ow) = x.shape[:2], kernel_hw, output_grad.shape[1], out_hw
+    k = c * kh * kw
+    grad = np.zeros((k, o), dtype=np.result_type(x, output_grad))  # transposed: cols @ g.T ran faster
+    g = stored(output_grad)
+    for group in groups(b, k * ow):
+        nb = group.stop - group.start
+        x_pad = _pad_stored(x[group], pads)
+        bands = slices(oh, k * ow * nb)
+        buffer = np.empty(k * ow * nb * (bands[0].stop - bands[0].start), dtype=x.dtype)
+        for rows in bands:
+            # one product per output row, batched: the first layer's one long thin product per band
+            # (25 x 19,712 x 16) ran at half the speed
+            cols = im2col(x_pad, kernel_hw, stride, ow, rows, buffer)
+            g_rows = g[rows, :, :, group].reshape(len(cols), o, ow * nb).transpose(0, 2, 1)
+            grad += np.matmul(cols, g_rows).sum(axis=0)
+    return np.ascontiguousarray(grad.reshape(c, kh, kw, o).transpose(0, 3, 1, 2))
+
+
+def input_grad_col2im(x_shape, param: ndarray, output_grad: ndarray, stride: int, pads, out_hw) -> ndarray:
+    """dL/dx at any stride, stored row by row: for each band of output rows, the kernel's transpose times the
+    output gradient's rows (one product per row), its columns added back onto the windows they came from."""
+    wt = matrix(param).T  # (in_channels * kh * kw, out_channels)
+    (b, c, h, w), k, (oh, ow), (ph, pw) = x_shape, wt.shape[0], out_hw, pads
+    grad_pad = np.zeros((h + 2 * ph, c, w + 2 * pw, b), dtype=np.result_type(param, output_grad))
+    g = stored(output_grad)
+    for group in groups(b, k * ow):
+        nb = group.stop - group.start
+        bands = slices(oh, k * ow * nb)
+        buffer = np.empty(k * ow * nb * (bands[0].stop - bands[0].start), dtype=grad_pad.dtype)
+        for rows in bands:
+            n = rows.stop - rows.start
+            g_rows = g[rows, :, :, group].reshape(n, -1, ow * nb)
+            dcols = np.matmul(wt, g_rows, out=buffer[:n * k * ow * nb].reshape(n, k, ow * nb))
+            col2im_add(grad_pad[..., group].transpose(1, 0, 2, 3), dcols, param.shape[2:], stride, ow, rows)
+    return seen(grad_pad[ph:ph + h, :, pw:pw + w])
+
+
+__all__ = ["CHUNK_ELEMENTS", "ROWS_MIN_INNER", "stored", "seen", "by_rows", "correlate", "input_grad_rows",
+           "filter_grad_rows", "im2col", "col2im_add", "forward_im2col", "filter_grad_im2col", "input_grad_col2im"]
