@@ -25,13 +25,14 @@ class Control:
     label: str
     keys: tuple[str, ...]
     kind: str = "setting"  # "setting", "walk" or "part"
+    within: str | None = None  # the part it belongs to: hiding that part hides it too (the canvas's brush)
 
     def owns(self, key: str) -> bool:
         return any(key.startswith(k[:-1]) if k.endswith("*") else key == k for k in self.keys)
 
 
-def C(name: str, label: str, *keys: str, kind: str = "setting") -> Control:
-    return Control(name, label, keys, kind)
+def C(name: str, label: str, *keys: str, kind: str = "setting", within: str | None = None) -> Control:
+    return Control(name, label, keys, kind, within)
 
 
 def _padding(prefix: str) -> tuple[Control, ...]:
@@ -117,7 +118,7 @@ CONTROLS: dict[str, tuple[Control, ...]] = {
         C("maps", N_("Colour range of the maps"), s.EV_RANGE, kind="walk")),
     "draw": (
         C("model", N_("Model in use"), s.DR_MODEL), C("src", N_("Input"), s.DR_SOURCE),
-        C("upload", N_("Upload a photo"), s.DR_UPLOAD), C("brush", N_("Brush size"), s.DR_BRUSH),
+        C("upload", N_("Upload a photo"), s.DR_UPLOAD), C("brush", N_("Brush size"), s.DR_BRUSH, within="canvas"),
         C("canvas", N_("The canvas, with Undo stroke and Clear"), f"{s.DR_CANVAS}*", kind="part"),
         C("ex", N_("Try a scribble"), "dr_scribble", kind="walk"),
         C("t", N_("Confidence needed"), s.DR_THRESHOLD),

@@ -134,7 +134,7 @@ def test_hidden_controls_are_gone_locked_ones_disabled_and_the_link_keeps_them(p
     shown = widgets(at)
     for key, disabled in plain(page).items():
         c = owner(page, key)
-        gone = c.name in v.hide or (view.ALL in v.hide and c.kind == "setting")
+        gone = c.name in v.hide or (view.ALL in v.hide and c.kind == "setting") or c.within in v.hide
         frozen = c.kind != "part" and (c.name in v.lock or (view.ALL in v.lock and c.kind == "setting"))
         if gone:
             assert key not in shown, key
