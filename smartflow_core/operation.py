@@ -210,11 +210,14 @@ class ReLU(Operation):
 
     ``applied`` is set by a layer whose convolution already returns max(x, 0) (computed while its output is in
     the cache): then the input is its own ReLU and is passed on as it is; ``x > 0`` is the same mask either way.
+    ``masked`` is set by a network whose next operation, a max pooling, already zeroes the gradient wherever
+    this ReLU's output is 0 (:func:`smartflow_core.nn.link_rectified`): then the gradient passes through.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.applied = False
+        self.masked = False
 
     def _output(self, inference: bool) -> ndarray:
         if self.applied:
@@ -222,6 +225,8 @@ class ReLU(Operation):
         return np.maximum(self.input_, 0)
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
+        if self.masked:
+            return output_grad
         return output_grad * (self.input_ > 0)
 
 

@@ -57,11 +57,14 @@ def pool2d_forward(x: ndarray, size: int = 2, stride: int | None = None, mode: s
 
 
 def pool2d_input_grad(x: ndarray, output_grad: ndarray, size: int = 2, stride: int | None = None,
-                      mode: str = "max", output: ndarray | None = None) -> ndarray:
+                      mode: str = "max", output: ndarray | None = None, rectify: bool = False) -> ndarray:
     """dL/dx of :func:`pool2d_forward`, shape of ``x``. ``output`` (the forward's result) saves recomputing it.
 
     A max window sends its gradient to the first cell, in reading order, that equals the window's maximum: each
-    cell of the window is compared with the maximum in turn, as a whole-batch strided view."""
+    cell of the window is compared with the maximum in turn, as a whole-batch strided view. With ``rectify``
+    (max pooling of a ReLU's output, ``x >= 0``) it is also the ReLU's gradient: a window whose maximum is 0
+    sends nothing, which is where the ReLU's mask ``x > 0`` would have zeroed it (computed on the pooled maps,
+    a quarter of the size)."""
     stride, (oh, ow) = pool_geometry(x.shape[2:], size, stride)
     if output_grad.shape != x.shape[:2] + (oh, ow):
         raise ValueError(f"output gradient has shape {output_grad.shape}, the output has shape "
@@ -78,6 +81,8 @@ def pool2d_input_grad(x: ndarray, output_grad: ndarray, size: int = 2, stride: i
     best = pool2d_forward(x, size, stride, "max") if output is None else output
     if output_grad.strides != best.strides:  # (Flatten's backward) one copy into the maps' memory order
         output_grad = _in_order_of(best, output_grad)
+    if rectify:
+        output_grad = output_grad * (best > 0)
     hit = np.empty_like(best, dtype=bool)
     unclaimed = None  # the windows whose winner is still to be found
     for n, (view, target) in enumerate(cells):
@@ -109,12 +114,14 @@ class Pool2D(Operation):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.size, self.stride, self.mode = size, stride, mode
+        self.rectify = False  # set with the ReLU before it (nn.link_rectified): its gradient includes the mask
 
     def _output(self, inference: bool) -> ndarray:
         return pool2d_forward(self.input_, self.size, self.stride, self.mode)
 
     def _input_grad(self, output_grad: ndarray) -> ndarray:
-        return pool2d_input_grad(self.input_, output_grad, self.size, self.stride, self.mode, self.output)
+        return pool2d_input_grad(self.input_, output_grad, self.size, self.stride, self.mode, self.output,
+                                 self.rectify)
 
     def __repr__(self) -> str:
         return f"Pool2D(size={self.size}, stride={self.stride}, mode={self.mode!r})"

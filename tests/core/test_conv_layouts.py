@@ -195,3 +195,34 @@ def test_a_relu_layer_rectifies_inside_the_convolution_with_the_same_numbers(fam
     assert_allclose(conv_op.param_grad, ref._param_grad(x, masked, conv_op.param, 1, 1), **TOL)
     assert_allclose(conv_op.input_grad, ref._input_grad(x, masked, conv_op.param, 1, 1), **TOL)
     assert not Conv2DLayer(4, 3, activation="Tanh").activation.__dict__.get("applied")
+
+
+def test_a_relu_before_a_max_pool_leaves_its_mask_to_the_pool_with_the_same_gradients():
+    # nn.link_rectified: the pooling's gradient zeroes windows whose maximum is 0 and the ReLU passes it on;
+    # the network's gradients equal those of the same network with the link undone, and a restarted set-up
+    # links its new operations again
+    from smartflow_core.layer import DenseLayer, Pool2DLayer
+    from smartflow_core.loss import SoftmaxCrossEntropy
+    from smartflow_core.nn import NeuralNetwork
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(4, 1, 8, 8)), np.eye(3)[[0, 1, 2, 1]]
+
+    def net():
+        return NeuralNetwork([Conv2DLayer(3, 3, activation="ReLU", weight_init="he", book=False),
+                              Pool2DLayer(2), Conv2DLayer(2, 3, activation="ReLU", weight_init="he", book=False),
+                              Pool2DLayer(2, mode="avg", flatten=True), DenseLayer(3)], SoftmaxCrossEntropy(), seed=3)
+    linked, plain = net(), net()
+    linked.train_batch(x, y)
+    relu1, pool1 = linked.layers[0].operations[1], linked.layers[1].operations[0]
+    relu2, pool2 = linked.layers[2].operations[1], linked.layers[3].operations[0]
+    assert relu1.masked and pool1.rectify and not relu2.masked and not pool2.rectify  # only before a max pool
+    plain.forward(x)  # sets the layers up and links them; undone here, and train_batch does not link again
+    plain.layers[0].operations[1].masked = plain.layers[1].operations[0].rectify = False
+    plain.train_batch(x, y)
+    for a, b in zip(linked.param_grads(), plain.param_grads()):
+        assert_array_equal(a, b)
+    assert_array_equal(relu1.input_grad, plain.layers[0].operations[1].input_grad)
+    for layer in linked.layers:
+        layer.first = True
+    linked.forward(x)
+    assert linked.layers[0].operations[1].masked and linked.layers[1].operations[0].rectify
