@@ -102,8 +102,11 @@ def conv2d_forward(x: ndarray, param: ndarray, stride: int = 1, padding=None, ba
 
 
 def _forward(x: ndarray, param: ndarray, stride: int, pads, out_hw, relu: bool = False) -> ndarray:
-    if kernels.by_rows(stride, param.shape[0], param.shape[2]):
+    family = kernels.family(stride, param.shape[0], param.shape[2])
+    if family == "rows":
         return kernels.correlate(x, param.transpose(1, 0, 2, 3), pads, out_hw, relu)
+    if family == "widened":
+        return kernels.forward_widened(x, param, pads, out_hw, relu)
     return kernels.forward_im2col(x, param, stride, pads, out_hw, relu)
 
 
@@ -121,16 +124,15 @@ def conv2d_input_grad(x_shape, param: ndarray, output_grad: ndarray, stride: int
 
 
 def conv2d_param_grad(x: ndarray, output_grad: ndarray, kernel_hw, stride: int = 1, padding=None) -> ndarray:
-    """dL/dparam: (in_channels, out_channels, kh, kw), by rows at stride 1 (:func:`kernels.filter_grad_rows`)
-    or from patch columns. A gradient stored in the chapter's order (a layer that flattens) takes
-    :func:`_param_grad_batch_first`."""
+    """dL/dparam: (in_channels, out_channels, kh, kw), by the kernels :func:`kernels.family` chooses. A
+    gradient stored in the chapter's order (a layer that flattens) takes :func:`_param_grad_batch_first`."""
     pads, out_hw = conv_geometry(x.shape[2:], kernel_hw, stride, padding)
     _check_grad(output_grad, (x.shape[0], output_grad.shape[1]) + out_hw)
     if output_grad.flags.c_contiguous and x.shape[0] > 1:
         return _param_grad_batch_first(x, output_grad, kernel_hw, stride, pads, out_hw)
-    if kernels.by_rows(stride, x.shape[1], kernel_hw[0]):
-        return kernels.filter_grad_rows(x, output_grad, kernel_hw, pads)
-    return kernels.filter_grad_im2col(x, output_grad, kernel_hw, stride, pads, out_hw)
+    if kernels.family(stride, x.shape[1], kernel_hw[0]) == "im2col":
+        return kernels.filter_grad_im2col(x, output_grad, kernel_hw, stride, pads, out_hw)
+    return kernels.filter_grad_widened(x, output_grad, kernel_hw, pads)  # stride 1, whatever the channels
 
 
 # ------------------------------------------------------------------- the chapter's order, for a Flatten

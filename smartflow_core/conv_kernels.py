@@ -9,13 +9,16 @@ In that order ``kh`` consecutive rows of the input are one contiguous block, and
 ``kh * channels`` rows by ``width * batch`` columns they are what an output row needs from the input, for every
 example at once. So at stride 1 (:func:`correlate`) a row of the output costs one product with no copy at all,
 ``(out_channels * kw, kh * in_channels) @ (kh * in_channels, width * batch)``, and kw shifted additions then sum
-the kernel's columns j. The same kernel with the flipped filters is the input gradient, and the filter gradient
-(:func:`filter_grad_rows`) multiplies the same blocks by the output gradient shifted by j. Rows whose window
+the kernel's columns j. The same kernel with the flipped filters is the input gradient. Rows whose window
 reaches into the zero padding multiply only the rows that exist.
 
-At other strides, and where ``in_channels * kh`` is too small for the product to pay (the first layer's 1 x 5),
-the patches are copied into columns first (:func:`im2col`), as the chapter's Appendix does, and the products of
-each output row land in that row of the output.
+Where ``in_channels * kh`` is too small for that product to pay (the first layer's 1 x 5), and for every filter
+gradient at stride 1, the input is widened first (:func:`widen`: kw copies shifted by a column each, as
+channels): then the kernel is one column wide, its products land in the output's rows without shifted
+additions, and the filter gradient is one product of widened row blocks and gradient rows per output row.
+
+At other strides the patches are copied into columns first (:func:`im2col`), as the chapter's Appendix does, and
+the products of each output row land in that row of the output.
 
 Memory stays bounded for any batch: the buffers of a band of rows hold at most ``CHUNK_ELEMENTS`` numbers, and a
 batch so large that one row would exceed that goes through in groups of examples.
@@ -30,7 +33,8 @@ from numpy import ndarray
 # the smaller keeps a huge batch's memory down.
 CHUNK_ELEMENTS = 1 << 19
 # The rows kernels need products whose inner dimension (in_channels * kh) is at least this; the first layer's
-# (1 x 5) ran three times slower than its im2col product (25 long), the second layer's (16 x 5) a third faster.
+# (1 x 5) ran three times slower than its im2col product (25 long), the second layer's (16 x 5) a third faster
+# (bench/bench_lab_net.py --variants). Below it the input is widened first (kw shifted copies as channels).
 ROWS_MIN_INNER = 16
 
 
@@ -44,9 +48,13 @@ def seen(a: ndarray) -> ndarray:
     return a.transpose(3, 1, 0, 2)
 
 
-def by_rows(stride: int, in_channels: int, kh: int) -> bool:
-    """Whether the rows kernels serve this convolution (stride 1 and a product that pays), else im2col."""
-    return stride == 1 and in_channels * kh >= ROWS_MIN_INNER
+def family(stride: int, in_channels: int, kh: int) -> str:
+    """Which kernels serve a convolution's forward pass and filter gradient: "rows" at stride 1 where the
+    product over a block of rows pays (in_channels * kh >= ROWS_MIN_INNER), "widened" at stride 1 with fewer
+    input channels (the first layer's: :func:`widen`), "im2col" at other strides."""
+    if stride != 1:
+        return "im2col"
+    return "rows" if in_channels * kh >= ROWS_MIN_INNER else "widened"
 
 
 def slices(n: int, per_item: int) -> list[slice]:
@@ -111,6 +119,7 @@ def correlate(x: ndarray, k: ndarray, pads, out_hw, relu: bool = False) -> ndarr
     out = np.empty((oh, o, ow, b), dtype=np.result_type(x, k))
     spans = [_columns(j, pw, w, ow) for j in range(kw)]
     first = next((j for j, span in enumerate(spans) if span == (0, ow)), None)  # a shift that covers every column
+    direct = kw == 1 and pw == 0 and w == ow
     for group in groups(b, o * kw * w):
         src, nb = _source(x, group), group.stop - group.start
         most = max(1, CHUNK_ELEMENTS // (o * kw * w * nb))
@@ -120,7 +129,13 @@ def correlate(x: ndarray, k: ndarray, pads, out_hw, relu: bool = False) -> ndarr
             if i1 <= i0:  # the window reads only padding
                 target[...] = 0
                 continue
-            t = np.matmul(wmat[:, i0 * c:i1 * c], _windows(src, y0 + i0 - ph, n, i1 - i0), out=products[:n])
+            blocks = _windows(src, y0 + i0 - ph, n, i1 - i0)
+            if direct and nb == b:  # a one-column kernel's products are the output rows themselves
+                np.matmul(wmat[:, i0 * c:i1 * c], blocks, out=out[y0:y0 + n].reshape(n, o, ow * b))
+                if relu:
+                    np.maximum(target, 0, out=target)
+                continue
+            t = np.matmul(wmat[:, i0 * c:i1 * c], blocks, out=products[:n])
             t = t.reshape(n, o, kw, w, nb)
             if first is None:
                 target[...] = 0
@@ -142,32 +157,51 @@ def input_grad_rows(x_shape, param: ndarray, output_grad: ndarray, pads) -> ndar
     return correlate(output_grad, flipped, (kh - 1 - ph, kw - 1 - pw), x_shape[2:])
 
 
-def filter_grad_rows(x: ndarray, output_grad: ndarray, kernel_hw, pads) -> ndarray:
+def widen(x: ndarray, kw: int, pw: int, out_w: int) -> ndarray:
+    """``x`` (batch, c, h, w) -> (batch, c * kw, h, out_w), stored row by row: channel ``c * kw + j`` holds x
+    shifted by j - pw columns (zero where that leaves x). A stride-1 convolution of ``x`` is then one with a
+    kernel one column wide, whose row blocks :func:`correlate` multiplies as they lie: kw copies of the input,
+    where im2col makes kh * kw."""
+    b, c, h, w = x.shape
+    src = stored(x)
+    wide = np.empty((h, c, kw, out_w, b), dtype=x.dtype)
+    for j in range(kw):
+        x0, x1 = _columns(j, pw, w, out_w)
+        wide[:, :, j, :x0] = 0
+        wide[:, :, j, x0:max(x0, x1)] = src[:, :, x0 + j - pw:max(x0, x1) + j - pw]
+        wide[:, :, j, max(x0, x1):] = 0
+    return seen(wide.reshape(h, c * kw, out_w, b))
+
+
+def _one_column(param: ndarray) -> ndarray:
+    """The filters (in, out, kh, kw) as the one-column kernel over :func:`widen`'s channels: (out, in * kw, kh, 1),
+    ``k[o, c * kw + j, i, 0] = param[c, o, i, j]``."""
+    c, o, kh, kw = param.shape
+    return param.transpose(1, 0, 3, 2).reshape(o, c * kw, kh, 1)
+
+
+def forward_widened(x: ndarray, param: ndarray, pads, out_hw, relu: bool = False) -> ndarray:
+    """Stride 1 for few input channels (the first layer's one): the widened input correlated with the
+    one-column kernel, its products landing in the output's rows."""
+    return correlate(widen(x, param.shape[3], pads[1], out_hw[1]), _one_column(param), (pads[0], 0), out_hw, relu)
+
+
+def filter_grad_widened(x: ndarray, output_grad: ndarray, kernel_hw, pads) -> ndarray:
     """Stride 1: ``dparam[c, o, i, j] = sum_{b,y,x} x[b, c, y + i - ph, x + j - pw] * g[b, o, y, x]``.
 
-    For a run of output rows: the blocks of input rows as :func:`correlate` reads them, times the output
-    gradient's rows shifted by j (kw copies, zero where ``x + j - pw`` leaves the input), one
-    ``(kh * in, width * batch) @ (width * batch, kw * out)`` product per row, summed."""
-    (b, c, h, w), (o, oh, ow), (kh, kw), (ph, pw) = x.shape, output_grad.shape[1:], kernel_hw, pads
-    grad = np.zeros((kh, c, kw, o), dtype=np.result_type(x, output_grad))
-    for group in groups(b, max(kh * c, kw * o) * w):
-        src, g, nb = _source(x, group), _source(output_grad, group), group.stop - group.start
-        most = max(1, CHUNK_ELEMENTS // (kw * o * w * nb))
-        shifted_buffer = np.empty((most, kw, o, w, nb), dtype=g.dtype)
-        for y0, n, i0, i1 in _segments(slice(0, oh), ph, kh, h, most):
-            if i1 <= i0:
-                continue
-            shifted = shifted_buffer[:n]
-            for j in range(kw):
-                x0, x1 = _columns(j, pw, w, ow)  # output columns; they meet input columns x0 + j - pw ...
-                lo, hi = x0 + j - pw, max(x1 + j - pw, x0 + j - pw)
-                shifted[:, j, :, :lo] = 0
-                shifted[:, j, :, lo:hi] = g[y0:y0 + n, :, x0:max(x1, x0)]
-                shifted[:, j, :, hi:] = 0
-            blocks = _windows(src, y0 + i0 - ph, n, i1 - i0)
-            part = np.matmul(blocks, shifted.reshape(n, kw * o, w * nb).transpose(0, 2, 1))
-            grad[i0:i1] += part.sum(axis=0).reshape(i1 - i0, c, kw, o)
-    return np.ascontiguousarray(grad.transpose(1, 3, 0, 2))
+    The input widened (:func:`widen`), each output row's block of kh widened rows, (kh * in * kw, width * batch)
+    as it lies, times that row of the output gradient, (width * batch, out): one batched product for all rows,
+    summed. On the lab's second layer this ran 7 % faster than the rows kernel with the gradient shifted
+    instead (kw copies of the larger array), on the first a fifth faster than im2col."""
+    (b, c, h), (o, oh, ow), (kh, kw), (ph, pw) = x.shape[:3], output_grad.shape[1:], kernel_hw, pads
+    src, g = _source(widen(x, kw, pw, ow), slice(0, b)), _source(output_grad, slice(0, b))
+    grad = np.zeros((kh, c * kw, o), dtype=np.result_type(x, output_grad))
+    for y0, n, i0, i1 in _segments(slice(0, oh), ph, kh, h, oh):
+        if i1 > i0:
+            g_rows = g[y0:y0 + n].reshape(n, o, ow * b).transpose(0, 2, 1)
+            part = np.matmul(_windows(src, y0 + i0 - ph, n, i1 - i0), g_rows)
+            grad[i0:i1] += part.sum(axis=0).reshape(i1 - i0, c * kw, o)
+    return np.ascontiguousarray(grad.reshape(kh, c, kw, o).transpose(1, 3, 0, 2))
 
 
 # --------------------------------------------------------------------------------------- im2col and col2im
@@ -280,5 +314,6 @@ def input_grad_col2im(x_shape, param: ndarray, output_grad: ndarray, stride: int
     return seen(grad_pad[ph:ph + h, :, pw:pw + w])
 
 
-__all__ = ["CHUNK_ELEMENTS", "ROWS_MIN_INNER", "stored", "seen", "by_rows", "correlate", "input_grad_rows",
-           "filter_grad_rows", "im2col", "col2im_add", "forward_im2col", "filter_grad_im2col", "input_grad_col2im"]
+__all__ = ["CHUNK_ELEMENTS", "ROWS_MIN_INNER", "stored", "seen", "family", "correlate", "input_grad_rows",
+           "widen", "forward_widened", "filter_grad_widened", "im2col", "col2im_add",
+           "forward_im2col", "filter_grad_im2col", "input_grad_col2im"]

@@ -1,5 +1,5 @@
 """The row-by-row layout and the chunking of smartflow_core.conv_kernels: outputs stored (h, channels, w, batch),
-inputs of either layout give the same numbers, both kernel families (rows; im2col and col2im) match the
+inputs of either layout give the same numbers, each kernel family (rows, widened, im2col) matches the
 chapter's loops with batches and row bands split across chunks (remainders included), one example and many
 channels work, and a large batch stays within the memory bound. Speed is measured in bench/bench_lab_net.py,
 never here."""
@@ -25,10 +25,12 @@ def batch_last(a: np.ndarray) -> bool:
     return a.strides[0] == a.itemsize and a.strides[2] > a.strides[1] > a.strides[3] > a.strides[0]
 
 
-@pytest.fixture(params=["rows", "im2col"])
+@pytest.fixture(params=["rows", "widened", "im2col"])
 def family(request, monkeypatch):
-    """Run a test with the rows kernels at stride 1 whatever the channels, or with im2col and col2im only."""
-    monkeypatch.setattr(kernels, "ROWS_MIN_INNER", 1 if request.param == "rows" else 10 ** 9)
+    """Run a test with one kernel family at stride 1 whatever the channels (rows, widened, or im2col; other
+    strides always take im2col, the filter gradient at stride 1 is widened unless im2col is asked for, and the
+    input gradient at stride 1 is always the flipped kernel's correlation)."""
+    monkeypatch.setattr(kernels, "family", lambda stride, c, kh: request.param if stride == 1 else "im2col")
     return request.param
 
 
@@ -157,18 +159,19 @@ def peak_bytes(f) -> int:
 
 def test_a_large_batch_stays_within_the_memory_bound(family):
     # Columns for the whole batch would take 25 x the input (80 MB here). The kernels hold their result, one
-    # copy of each input in their layout (padded, for im2col and col2im), and buffers of at most CHUNK_ELEMENTS
-    # numbers (two of them at most), whatever the batch size.
+    # copy of each input in their layout (padded, for im2col and col2im; kw = 5 shifted copies of the input,
+    # widened), and buffers of at most CHUNK_ELEMENTS numbers (two of them at most), whatever the batch size.
     rng = np.random.default_rng(5)
     x = rng.normal(size=(400, 8, 14, 14)).astype(np.float32)
     w = rng.normal(size=(8, 16, 5, 5)).astype(np.float32)
     g = rng.normal(size=(400, 16, 14, 14)).astype(np.float32)
     whole_batch_columns = x.size * 25 * 4
     buffers, slack = 2 * kernels.CHUNK_ELEMENTS * 4, 1 << 20
-    x_pad = x.nbytes * 18 * 18 // (14 * 14)
+    x_pad = x.nbytes * 5 if family == "widened" else x.nbytes * 18 * 18 // (14 * 14)
     bounds = {
         "forward": (lambda: conv.conv2d_forward(x, w), g.nbytes + x_pad + buffers),
-        "filter gradient": (lambda: conv.conv2d_param_grad(x, g, (5, 5)), x_pad + g.nbytes + buffers),
+        "filter gradient": (lambda: conv.conv2d_param_grad(x, g, (5, 5)),
+                            (x.nbytes * 5 if family != "im2col" else x_pad) + g.nbytes + buffers),
         "input gradient": (lambda: conv.conv2d_input_grad(x.shape, w, g), x_pad + g.nbytes + buffers),
     }
     for name, (f, bound) in bounds.items():

@@ -17,11 +17,11 @@ from smartflow_core.presets import PRESETS
 
 
 @pytest.mark.parametrize("stride,pad", [(1, 1), (2, 0), (3, 2)])
-@pytest.mark.parametrize("rows_min_inner", [1, 10 ** 9])  # the rows kernels at stride 1, or im2col throughout
-def test_chunked_kernels_match_the_loops(monkeypatch, stride, pad, rows_min_inner):
+@pytest.mark.parametrize("family", ["rows", "widened", "im2col"])  # at stride 1; other strides take im2col
+def test_chunked_kernels_match_the_loops(monkeypatch, stride, pad, family):
     # chunks of one or two examples (a tiny chunk budget) give the loops' numbers, remainder chunk included
     monkeypatch.setattr(kernels, "CHUNK_ELEMENTS", 2 * 3 * 9 * 16)
-    monkeypatch.setattr(kernels, "ROWS_MIN_INNER", rows_min_inner)
+    monkeypatch.setattr(kernels, "family", lambda s, c, kh: family if s == 1 else "im2col")
     rng = np.random.default_rng(stride)
     x, w = rng.normal(size=(5, 3, 7, 6)), rng.normal(size=(3, 2, 3, 3))
     out = conv.conv2d_forward(x, w, stride, pad)
