@@ -229,3 +229,25 @@ def test_a_relu_before_a_max_pool_leaves_its_mask_to_the_pool_with_the_same_grad
         layer.first = True
     linked.forward(x)
     assert linked.layers[0].operations[1].masked and linked.layers[1].operations[0].rectify
+
+
+@pytest.mark.parametrize("size", [2, 3])
+@pytest.mark.parametrize("layout", ["chapter", "rows", "channels inside rows", "strided"])
+def test_tiled_max_pool_gradients_with_many_ties_match_the_loops(size, layout):
+    # windows that tile the map (written once each, without zeroing the gradient first), in any memory order;
+    # small whole numbers tie often, and with rectify the windows whose maximum is 0 send nothing
+    from tests.core.test_conv import loop_pool_grad
+    rng = np.random.default_rng(size)
+    x = rng.integers(0, 3, size=(3, 2, 4 * size, 2 * size)).astype(np.float64)
+    if layout == "rows":
+        x = kernels.seen(np.ascontiguousarray(kernels.stored(x)))
+    elif layout == "channels inside rows":
+        x = np.ascontiguousarray(x.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)  # (batch, h, channels, w)
+    elif layout == "strided":
+        x = np.repeat(x, 2, axis=3)[..., ::2]
+    best = pool2d_forward(x, size)
+    g = rng.normal(size=best.shape)
+    expected = loop_pool_grad(x, g, size, size, "max")
+    assert_array_equal(pool2d_input_grad(x, g, size, output=best), expected)
+    rectified = pool2d_input_grad(x, g, size, output=best, rectify=True)
+    assert_array_equal(rectified, expected * (x > 0))
