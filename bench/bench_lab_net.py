@@ -201,6 +201,19 @@ def variants(np) -> dict[str, float]:
             xs, gs, (5, 5), 1, pads, hw)
     calls["conv2 input grad: rows"] = lambda: kernels.input_grad_rows(x.shape, w, g, (2, 2))
     calls["conv2 input grad: col2im"] = lambda: kernels.input_grad_col2im(x.shape, w, g, 1, (2, 2), (14, 14))
+    # the floor under these kernels: the second convolution's three passes as their products alone, of the
+    # shapes the kernels use, one per output row, over the same overlapping row blocks of the (zero-padded) maps
+
+    def blocks(maps, channels):
+        padded = np.zeros((18, channels, 14, BATCH), np.float32)
+        padded[2:16] = kernels.stored(maps)
+        return kernels._windows(padded, 0, 14, 5)
+    x_blocks, g_blocks = blocks(x, 16), blocks(g, 32)
+    wide_blocks = blocks(kernels.widen(x, 5, 2, 14), 80)
+    g_rows = np.ascontiguousarray(kernels.stored(g)).reshape(14, 32, 14 * BATCH).transpose(0, 2, 1)
+    a_f, a_i = rng.normal(size=(160, 80)).astype(np.float32), rng.normal(size=(80, 160)).astype(np.float32)
+    calls["conv2's three passes as their products alone"] = lambda: (
+        np.matmul(a_f, x_blocks), np.matmul(a_i, g_blocks), np.matmul(wide_blocks, g_rows))
     for name, (xs, ws) in {"conv1": (x1, w1), "conv2": (x, w)}.items():
         calls[f"{name} forward + ReLU: in the convolution"] = lambda xs=xs, ws=ws: conv2d_forward(xs, ws, relu=True)
         calls[f"{name} forward + ReLU: after it"] = lambda xs=xs, ws=ws: np.maximum(conv2d_forward(xs, ws), 0)
