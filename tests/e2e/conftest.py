@@ -4,6 +4,7 @@ Skips cleanly when playwright or /usr/bin/chromium is missing (``apt-get install
 ``playwright install``).
 """
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -157,3 +158,19 @@ def shot(page):
         page.set_viewport_size({"width": width, "height": 1000})
         return path
     return take
+
+
+def stop_run(page) -> None:
+    """Press Stop until the run says it stopped: a click that lands while the live panel redraws can be lost (one
+    was, in a CI dry run: the run went on and the page never said "Stopped")."""
+    from playwright.sync_api import Error as PlaywrightError  # imported here: the browser tests may be skipped
+    stopped = page.get_by_text(re.compile(r"Stopped at step \d+ of \d+"))
+    for _ in range(5):
+        try:
+            page.get_by_role("button", name="Stop", exact=True).click(timeout=5_000)
+            stopped.wait_for(timeout=10_000)
+            return
+        except PlaywrightError:  # the click or its effect was lost (a timeout is one): try again
+            if stopped.count():
+                return
+    stopped.wait_for(timeout=10_000)

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from conftest import APP_READY, SHOTS
+from conftest import stop_run as stop
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -56,21 +57,6 @@ def lab(request, browser, app_url):
     finally:
         stop(page)
         ctx.close()
-
-
-def stop(page) -> None:
-    """Press Stop until the run says it stopped: a click that lands while the live panel redraws can be lost (one
-    was, in a CI dry run: the run went on and the page never said "Stopped")."""
-    stopped = page.get_by_text(re.compile(r"Stopped at step \d+ of \d+"))
-    for _ in range(5):
-        try:
-            page.get_by_role("button", name="Stop", exact=True).click(timeout=5_000)
-            stopped.wait_for(timeout=10_000)
-            return
-        except PlaywrightError:  # the click or its effect was lost (a timeout is one): try again
-            if stopped.count():
-                return
-    stopped.wait_for(timeout=10_000)
 
 
 def view(page, name: str) -> None:

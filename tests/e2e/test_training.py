@@ -13,6 +13,7 @@ import urllib.parse
 
 import pytest
 from conftest import APP_READY, gone, training_workers
+from conftest import stop_run as stop
 
 from smartflow_core.data import load_mnist
 
@@ -68,11 +69,6 @@ def set_number(page, label: str, value: str) -> None:
 def start(page) -> None:
     page.get_by_role("button", name="Start", exact=True).click()
     page.get_by_role("button", name="Stop", exact=True).and_(page.locator(":enabled")).wait_for()
-
-
-def stop(page) -> None:
-    page.get_by_role("button", name="Stop", exact=True).click()
-    page.get_by_text(re.compile(r"Stopped at step \d+ of \d+")).wait_for(timeout=30_000)
 
 
 def test_loss_chart_gains_points_while_other_controls_respond(open_page, shot):
