@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import resources, state, view
-from app.i18n import _, message
+from app.i18n import _
 from app.lab import builder_ui, train_ui
 from app.lab import link as lab_url
 from app.lab import settings_ui as train_settings
@@ -17,7 +17,13 @@ live = train_ui.live()  # a run under way fixes the network and the settings unt
 for problem in lab_url.read(locked=live is not None):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 data = resources.mnist()
-st.caption(_("Data: the {}.").format(message(data.description)))
+counts = {"n_train": f"{len(data.y_train):,}", "n_test": f"{len(data.y_test):,}"}
+if not data.full:
+    st.caption(_("Data: a sample of MNIST that comes with the app, {n_train} training and {n_test} test images. "
+                 "With the full MNIST (60,000 and 10,000) on the server, the lab trains on that instead: the README "
+                 "says how.").format(**counts))
+else:
+    st.caption(_("Data: the full MNIST, {n_train} training and {n_test} test images.").format(**counts))
 
 st.subheader(_("1. The network"))
 if live:
