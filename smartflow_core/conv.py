@@ -114,8 +114,8 @@ def conv2d_input_grad(x_shape, param: ndarray, output_grad: ndarray, stride: int
     """dL/dx, shape ``x_shape``, stored row by row.
 
     At stride 1, the output gradient correlated with the flipped kernel (:func:`kernels.input_grad_rows`), else
-    the kernel's transpose times the output gradient, added back onto the windows (col2im). At stride 1 col2im
-    and a transposed convolution through im2col both took longer (bench/bench_lab_net.py --variants)."""
+    the kernel's transpose times the output gradient, added back onto the windows (col2im), which at stride 1
+    took twice as long (bench/bench_lab_net.py --variants)."""
     pads, (oh, ow) = conv_geometry(x_shape[2:], param.shape[2:], stride, padding)
     _check_grad(output_grad, (x_shape[0], param.shape[1]) + (oh, ow))
     if stride == 1:

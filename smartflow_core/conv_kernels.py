@@ -20,8 +20,9 @@ additions, and the filter gradient is one product of widened row blocks and grad
 At other strides the patches are copied into columns first (:func:`im2col`), as the chapter's Appendix does, and
 the products of each output row land in that row of the output.
 
-Memory stays bounded for any batch: the buffers of a band of rows hold at most ``CHUNK_ELEMENTS`` numbers, and a
-batch so large that one row would exceed that goes through in groups of examples.
+Memory stays in proportion to the maps, never to the patches: besides its result, a kernel holds one copy of
+its inputs in its layout (kw shifted copies, widened) and buffers of at most ``CHUNK_ELEMENTS`` numbers; a batch
+so large that one row of a buffer would exceed that goes through in groups of examples.
 """
 from __future__ import annotations
 
@@ -251,47 +252,47 @@ def matrix(param: ndarray) -> ndarray:
     return np.ascontiguousarray(param.transpose(1, 0, 2, 3)).reshape(o, c * kh * kw)
 
 
-def forward_im2col(x: ndarray, param: ndarray, stride: int, pads, out_hw, relu: bool = False) -> ndarray:
-    """The output stored row by row: for each band of output rows, the patches of every example, then one
-    product per row into that row of the output."""
-    w = matrix(param)
-    (o, k), b, (oh, ow) = w.shape, x.shape[0], out_hw
-    out = np.empty((oh, o, ow, b), dtype=np.result_type(x, param))
-    for group in groups(b, k * ow):
+def _column_bands(x: ndarray, kernel_hw, stride: int, pads, out_hw):
+    """For each group of examples and band of output rows, ``(group, rows, cols)``: the band's patch columns
+    (:func:`im2col`), in one buffer of at most CHUNK_ELEMENTS numbers that every band of the group reuses."""
+    k, (oh, ow) = x.shape[1] * kernel_hw[0] * kernel_hw[1], out_hw
+    for group in groups(x.shape[0], k * ow):
         nb = group.stop - group.start
         x_pad = _pad_stored(x[group], pads)
         bands = slices(oh, k * ow * nb)
         buffer = np.empty(k * ow * nb * (bands[0].stop - bands[0].start), dtype=x.dtype)
         for rows in bands:
-            cols = im2col(x_pad, param.shape[2:], stride, ow, rows, buffer)
-            target = out[rows, :, :, group]
-            if nb == b:  # the products land in the output
-                np.matmul(w, cols, out=target.reshape(len(cols), o, ow * b))
-            else:  # part of a huge batch: copied into place
-                target[...] = (w @ cols).reshape(target.shape)
-            if relu:
-                np.maximum(target, 0, out=target)
+            yield group, rows, im2col(x_pad, kernel_hw, stride, ow, rows, buffer)
+
+
+def forward_im2col(x: ndarray, param: ndarray, stride: int, pads, out_hw, relu: bool = False) -> ndarray:
+    """The output stored row by row: for each band of output rows, the patches of every example, then one
+    product per row into that row of the output."""
+    w = matrix(param)
+    o, b, (oh, ow) = w.shape[0], x.shape[0], out_hw
+    out = np.empty((oh, o, ow, b), dtype=np.result_type(x, param))
+    for group, rows, cols in _column_bands(x, param.shape[2:], stride, pads, out_hw):
+        target = out[rows, :, :, group]
+        if group.stop - group.start == b:  # the products land in the output
+            np.matmul(w, cols, out=target.reshape(len(cols), o, ow * b))
+        else:  # part of a huge batch: copied into place
+            target[...] = (w @ cols).reshape(target.shape)
+        if relu:
+            np.maximum(target, 0, out=target)
     return seen(out)
 
 
 def filter_grad_im2col(x: ndarray, output_grad: ndarray, kernel_hw, stride: int, pads, out_hw) -> ndarray:
     """dL/dparam: for each band of output rows, the patch columns (extracted again, in the cache: cheaper than
     keeping the whole batch's) times the output gradient's rows, one product per row."""
-    (b, c), (kh, kw), o, (oh, ow) = x.shape[:2], kernel_hw, output_grad.shape[1], out_hw
-    k = c * kh * kw
-    grad = np.zeros((k, o), dtype=np.result_type(x, output_grad))  # transposed: cols @ g.T ran faster
+    c, (kh, kw), o, ow = x.shape[1], kernel_hw, output_grad.shape[1], out_hw[1]
+    grad = np.zeros((c * kh * kw, o), dtype=np.result_type(x, output_grad))  # transposed: cols @ g.T ran faster
     g = stored(output_grad)
-    for group in groups(b, k * ow):
-        nb = group.stop - group.start
-        x_pad = _pad_stored(x[group], pads)
-        bands = slices(oh, k * ow * nb)
-        buffer = np.empty(k * ow * nb * (bands[0].stop - bands[0].start), dtype=x.dtype)
-        for rows in bands:
-            # one product per output row, batched: the first layer's one long thin product per band
-            # (25 x 19,712 x 16) ran at half the speed
-            cols = im2col(x_pad, kernel_hw, stride, ow, rows, buffer)
-            g_rows = g[rows, :, :, group].reshape(len(cols), o, ow * nb).transpose(0, 2, 1)
-            grad += np.matmul(cols, g_rows).sum(axis=0)
+    for group, rows, cols in _column_bands(x, kernel_hw, stride, pads, out_hw):
+        # one product per output row, batched: the first layer's one long thin product per band
+        # (25 x 19,712 x 16) ran at half the speed
+        g_rows = g[rows, :, :, group].reshape(len(cols), o, ow * (group.stop - group.start)).transpose(0, 2, 1)
+        grad += np.matmul(cols, g_rows).sum(axis=0)
     return np.ascontiguousarray(grad.reshape(c, kh, kw, o).transpose(0, 3, 1, 2))
 
 
