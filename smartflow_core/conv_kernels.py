@@ -26,6 +26,8 @@ so large that one row of a buffer would exceed that goes through in groups of ex
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numpy import ndarray
 
@@ -82,18 +84,21 @@ def _columns(j: int, pw: int, in_w: int, out_w: int) -> tuple[int, int]:
     return max(0, pw - j), min(out_w, in_w + pw - j)
 
 
-def _segments(rows: slice, ph: int, kh: int, h: int, most: int):
-    """Runs of at most ``most`` output rows of ``rows`` whose windows read the same kernel rows: yields
-    ``(y0, n, i0, i1)``, output rows y0 ... y0 + n - 1 reading input rows ``y + i - ph`` for i0 <= i < i1 (the
-    rows of the window that lie inside the input; an interior run reads all kh)."""
-    y = rows.start
-    while y < rows.stop:
+@lru_cache(maxsize=256)
+def _segments(out_h: int, ph: int, kh: int, h: int, most: int) -> tuple[tuple[int, int, int, int], ...]:
+    """Runs of at most ``most`` output rows whose windows read the same kernel rows: ``(y0, n, i0, i1)``, output
+    rows y0 ... y0 + n - 1 reading input rows ``y + i - ph`` for i0 <= i < i1 (the rows of the window that lie
+    inside the input; an interior run reads all kh). Cached: a small batch's pass (the Draw page's one drawing)
+    spent a tenth of its time working these out again."""
+    runs, y = [], 0
+    while y < out_h:
         i0, i1 = max(0, ph - y), min(kh, h + ph - y)
         n = 1
-        while n < most and y + n < rows.stop and (max(0, ph - y - n), min(kh, h + ph - y - n)) == (i0, i1):
+        while n < most and y + n < out_h and (max(0, ph - y - n), min(kh, h + ph - y - n)) == (i0, i1):
             n += 1
-        yield y, n, i0, i1
+        runs.append((y, n, i0, i1))
         y += n
+    return tuple(runs)
 
 
 def _windows(src: ndarray, start: int, n: int, length: int) -> ndarray:
@@ -125,7 +130,7 @@ def correlate(x: ndarray, k: ndarray, pads, out_hw, relu: bool = False) -> ndarr
         src, nb = _source(x, group), group.stop - group.start
         most = max(1, CHUNK_ELEMENTS // (o * kw * w * nb))
         products = np.empty((most, o * kw, w * nb), dtype=out.dtype)
-        for y0, n, i0, i1 in _segments(slice(0, oh), ph, kh, h, most):
+        for y0, n, i0, i1 in _segments(oh, ph, kh, h, most):
             target = out[y0:y0 + n, :, :, group]
             if i1 <= i0:  # the window reads only padding
                 target[...] = 0
@@ -197,7 +202,7 @@ def filter_grad_widened(x: ndarray, output_grad: ndarray, kernel_hw, pads) -> nd
     (b, c, h), (o, oh, ow), (kh, kw), (ph, pw) = x.shape[:3], output_grad.shape[1:], kernel_hw, pads
     src, g = _source(widen(x, kw, pw, ow), slice(0, b)), _source(output_grad, slice(0, b))
     grad = np.zeros((kh, c * kw, o), dtype=np.result_type(x, output_grad))
-    for y0, n, i0, i1 in _segments(slice(0, oh), ph, kh, h, oh):
+    for y0, n, i0, i1 in _segments(oh, ph, kh, h, oh):
         if i1 > i0:
             g_rows = g[y0:y0 + n].reshape(n, o, ow * b).transpose(0, 2, 1)
             part = np.matmul(_windows(src, y0 + i0 - ph, n, i1 - i0), g_rows)
