@@ -13,8 +13,9 @@ view.prose(_(
     "accuracy climbs, and each layer's filters move away from their random start (shown side by side: at the "
     "start, now, and the change). Training runs in the background, so you can pause it, look inside, change pages "
     "and come back."))
-live = train_ui.live()  # a run under way fixes the network and the settings until it ends
-for problem in lab_url.read(locked=live is not None):
+last, snap = train_ui.now()  # read once: every part of the page tells the run's state of this moment
+live = snap is not None and snap.active  # a run under way fixes the network and the settings until it ends
+for problem in lab_url.read(locked=live):
     st.warning(_("Ignored a setting from the link: {}").format(problem))
 data = resources.mnist()
 counts = {"n_train": f"{len(data.y_train):,}", "n_test": f"{len(data.y_test):,}"}
@@ -27,23 +28,22 @@ else:
 
 st.subheader(_("1. The network"))
 if live:
-    train_ui.lock_note(live[1])
+    train_ui.lock_note(snap)
 ss = st.session_state
-running = live[0].config if live else None
+running = last.config if live else None
 choice = builder_ui.network(book=ss[state.TR_BOOK], batch_size=ss[state.TR_BATCH], dtype=ss[state.TR_DTYPE],
                             running=running)
 if choice is not None:
     st.markdown(_("Each row is one layer: the shape of what it outputs for one image, the weights it learns, and "
                   "the multiplications it needs per image."))
     builder_ui.show_plan(choice.plan)
-last = train_ui.last_run()
 if last is not None and not live:
     builder_ui.trained_elsewhere(choice, last.config, last.label)
 
 st.subheader(_("2. Training settings"))
 if live:
     st.caption(_("These are the settings of the run under way: Stop it, or wait for its end, to change them."))
-fields = train_settings.settings(data, locked=live is not None)
+fields = train_settings.settings(data, locked=live)
 if choice is not None and choice.plan.ok:
     train_settings.time_note(choice.plan, fields, last)
 lab_url.write()
@@ -54,5 +54,5 @@ if why_not:
     st.warning(why_not)
 
 st.subheader(_("3. Train and watch"))
-settled = train_ui.buttons(config, choice, why_not)
-train_ui.live_panel(data, settled)
+train_ui.buttons(config, choice, why_not, snap)
+train_ui.live_panel(data, snap)

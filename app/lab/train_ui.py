@@ -37,13 +37,13 @@ GUESS_LOSS = SoftmaxCrossEntropy().forward(np.zeros((1, 10)), np.eye(10)[:1])
 WORST_LOSS = SoftmaxCrossEntropy().forward(100 * np.eye(10)[1:2], np.eye(10)[:1])
 
 
-def live(run: TrainingRun | None = None) -> tuple[TrainingRun, Snapshot] | None:
-    """This session's run and its snapshot while it is under way (queued, training or paused), else None."""
-    run = run or session_slot().run
-    if run is None:
-        return None
-    snap = run.snapshot()
-    return (run, snap) if snap.active else None
+def now() -> tuple[TrainingRun | None, Snapshot | None]:
+    """This session's latest run and one snapshot of it, (None, None) before the first. A page reads it once, at
+    its top, and hands the snapshot to every part that tells the run's state, so that the note above the network,
+    the buttons and the panel agree even when the run pauses or ends while the page is drawn (the panel's
+    fragment, which reads its own, redraws the page when it finds the run moved on)."""
+    run = session_slot().run
+    return run, (run.snapshot() if run is not None else None)
 
 
 def lock_note(snap: Snapshot) -> None:
@@ -55,11 +55,6 @@ def lock_note(snap: Snapshot) -> None:
     else:
         text = _("The network is training: Stop or wait for the end to change it.")
     st.info(text, icon=":material/lock:")
-
-
-def last_run() -> TrainingRun | None:
-    """This session's latest run, under way or ended (None before the first)."""
-    return session_slot().run
 
 
 # ---------------------------------------------------------------------------------------------- buttons
@@ -97,10 +92,8 @@ def moving(snap: Snapshot | None) -> bool:
     return not (snap.status == Status.PAUSED and snap.pause_requested and not snap.stop_requested)
 
 
-def buttons(config: TrainConfig | None, choice: Choice | None, why_not: str | None) -> Snapshot | None:
-    """Start, Pause, Resume, Stop; returns the current run's snapshot (None before the first run)."""
-    run = session_slot().run
-    snap = run.snapshot() if run is not None else None
+def buttons(config: TrainConfig | None, choice: Choice | None, why_not: str | None, snap: Snapshot | None) -> None:
+    """Start, Pause, Resume, Stop, as the run's snapshot `snap` (from now(); None before the first run) allows."""
     active = snap is not None and snap.active
     pausing = snap is not None and snap.pause_requested and not snap.stop_requested
     c = st.columns(4)
@@ -116,7 +109,6 @@ def buttons(config: TrainConfig | None, choice: Choice | None, why_not: str | No
     view.widget(c[3].button, _("Stop"), key="tr_stop", icon=":material/stop:", width="stretch", on_click=_stop,
                 disabled=not active, help=_("End the run now. Its weights and curves stay: download or evaluate "
                                             "them."))
-    return snap
 
 
 # ---------------------------------------------------------------------------------------------- the live panel
@@ -309,4 +301,4 @@ def live_panel(data: resources.Mnist, settled: Snapshot | None) -> None:
     inside()
 
 
-__all__ = ["buttons", "live_panel", "moving", "duration", "live", "lock_note", "last_run"]
+__all__ = ["buttons", "live_panel", "moving", "duration", "now", "lock_note"]

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import dataclasses
 import threading
 import time
 
@@ -29,6 +30,7 @@ from app.lab.filters import layer_filters, per_output
 from app.lab.link import arch_to_text
 from app.lab.run import THREAD_NAME, TrainingRun, workers
 from app.lab.run_queue import RunQueue
+from app.lab.snapshot import Status
 from smartflow_core.persist import PRETRAINED, build_model, load_model
 from smartflow_core.presets import PRESETS
 from smartflow_core.trainer import Trainer
@@ -96,7 +98,32 @@ def disabled(at, k: str) -> bool:
 # ---------------------------------------------------------------------------------------------- 4. the lock
 
 
-def test_a_live_run_locks_the_network_and_its_settings_until_it_ends(lab):
+class settling_while_drawn:
+    """For one page run, the first snapshot read is of the instant before the run settled in its pause (still
+    training, the pause asked for), as when the worker finishes its batch while the page is being drawn."""
+
+    def __init__(self, monkeypatch):
+        self.monkeypatch, self.stale = monkeypatch, 1
+
+    def __enter__(self):
+        real = TrainingRun.snapshot
+
+        def snapshot(run):
+            snap = real(run)
+            if self.stale and snap.status == Status.PAUSED:
+                self.stale -= 1
+                return dataclasses.replace(snap, status=Status.RUNNING)
+            return snap
+
+        self.monkeypatch.setattr(TrainingRun, "snapshot", snapshot)
+        return self
+
+    def __exit__(self, *exc):
+        self.monkeypatch.undo()
+        assert self.stale == 0, "the page read no snapshot"
+
+
+def test_a_live_run_locks_the_network_and_its_settings_until_it_ends(lab, monkeypatch):
     at = started(small(lab()))
     assert "The network is training: Stop or wait for the end to change it." in infos(at)
     for k in BUILDER_BOXES + SETTING_BOXES + ["tr_source", "tr_preset", key("conv", 0, "add"),
@@ -112,6 +139,12 @@ def test_a_live_run_locks_the_network_and_its_settings_until_it_ends(lab):
     wait_until(at, lambda a: any("Paused" in i for i in infos(a)), "the pause")
     assert "The network is paused mid-run: Stop to change it, or Resume to train on." in infos(at)
     assert disabled(at, key("conv", 0, "channels")) and disabled(at, "tr_epochs")
+    with settling_while_drawn(monkeypatch):  # the run settles in its pause between the page's top and its panel
+        at.run()
+    assert not at.exception, at.exception
+    assert "The network is paused mid-run: Stop to change it, or Resume to train on." in infos(at)
+    assert not any("Stop or wait" in i for i in infos(at)), infos(at)  # one state, not "training" and "Paused"
+    assert not at.button(key="tr_resume").disabled
 
     at.button(key="tr_stop").click().run()
     wait_until(at, lambda a: any("Stopped at step" in i for i in infos(a)), "the stop")
