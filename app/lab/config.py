@@ -14,6 +14,7 @@ import numpy as np
 from smartflow_core.augment import AUGMENT_PRESETS, Augment
 from smartflow_core.layer import LAYERS
 from smartflow_core.loss import LOSSES
+from smartflow_core.marks import N_
 from smartflow_core.optimizers import DECAY_TYPES, OPTIMIZERS
 from smartflow_core.presets import INPUT_SHAPE, MNIST_MEAN, MNIST_STD, PRESETS, Preset
 
@@ -60,28 +61,34 @@ class TrainConfig:
         _check_int("eval_steps", self.eval_steps, 0)
         _check_int("seed", self.seed, 1)  # seed 0 would leave the layers unseeded
         if self.seed >= 2 ** 32:
-            raise ValueError(f"seed must be below 2**32, got {self.seed}")
+            raise ValueError(N_("the seed must be below 2**32, got {seed}").format(seed=self.seed))
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ValueError(N_("the optimizer must be one of {choices}, got {value}").format(
+                choices=", ".join(sorted(OPTIMIZERS)), value=repr(self.optimizer)))
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.floating)) \
                 or not np.isfinite(self.lr) or self.lr <= 0:
-            raise ValueError(f"the learning rate must be a positive number, got {self.lr!r}")
+            raise ValueError(N_("the learning rate must be a positive number, got {value}").format(value=repr(self.lr)))
         if isinstance(self.final_lr, bool) or not isinstance(self.final_lr, (int, float, np.floating)) \
                 or not 0 <= self.final_lr < float("inf"):
-            raise ValueError(f"final_lr must be a number >= 0, got {self.final_lr!r}")
+            raise ValueError(N_("the final learning rate must be a number of at least 0, got {value}").format(
+                value=repr(self.final_lr)))
         if self.decay_type not in DECAY_TYPES:
-            raise ValueError(f"decay_type must be one of {DECAY_TYPES}, got {self.decay_type!r}")
+            raise ValueError(N_("the decay must be one of {choices}, got {value}").format(
+                choices=", ".join(repr(d) for d in DECAY_TYPES), value=repr(self.decay_type)))
         if self.decay_type and not 0 <= self.final_lr <= self.lr:
-            raise ValueError(f"final_lr must be between 0 and lr ({self.lr}), got {self.final_lr}")
+            raise ValueError(N_("the final learning rate must be between 0 and the learning rate ({lr}), got {final}")
+                             .format(lr=self.lr, final=self.final_lr))
         if self.decay_type == "exponential" and self.final_lr <= 0:
-            raise ValueError("exponential decay needs a positive final_lr (it multiplies towards it), got "
-                             f"{self.final_lr}")
+            raise ValueError(N_("exponential decay needs a final learning rate above 0 (it multiplies the rate towards "
+                                "it), got {final}").format(final=self.final_lr))
         if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+            raise ValueError(N_("the momentum must be at least 0 and below 1, got {value}").format(value=self.momentum))
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise ValueError(N_("the number type must be one of {choices}, got {value}").format(
+                choices=", ".join(DTYPES), value=repr(self.dtype)))
         if self.augment not in AUGMENT_PRESETS:
-            raise ValueError(f"augment must be one of {tuple(AUGMENT_PRESETS)}, got {self.augment!r}")
+            raise ValueError(N_("the augmentation must be one of {choices}, got {value}").format(
+                choices=", ".join(repr(a) for a in AUGMENT_PRESETS), value=repr(self.augment)))
 
     @classmethod
     def from_preset(cls, preset: Preset | str, **overrides) -> TrainConfig:
@@ -116,27 +123,31 @@ class TrainConfig:
 
 def _check_int(name: str, value, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+        raise ValueError(N_("{name} must be a whole number of at least {low}, got {value}").format(
+            name=name, low=low, value=repr(value)))
 
 
 def _check_model(text: str) -> None:
     try:
         config = json.loads(text)
     except (TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"model must be a model config dict or its JSON, got {text!r:.80} ({exc})") from None
+        raise ValueError(N_("the model must be a model config or its JSON, got {value} ({reason})").format(
+            value=f"{text!r:.80}", reason=exc)) from None
     if not isinstance(config, dict):
-        raise ValueError(f"the model config must be a dict, got {type(config).__name__}")
+        raise ValueError(N_("the model config must be a dict, got {kind}").format(kind=type(config).__name__))
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers or not all(isinstance(x, dict) for x in layers):
-        raise ValueError("the model config needs 'layers': a non-empty list of layer dicts")
+        raise ValueError(N_("the model config needs 'layers': a non-empty list of layer dicts"))
     for spec in layers:
         if spec.get("type") not in LAYERS:
-            raise ValueError(f"unknown layer type {spec.get('type')!r}; choose one of {sorted(LAYERS)}")
+            raise ValueError(N_("unknown layer type {value}; choose one of {choices}").format(
+                value=repr(spec.get("type")), choices=", ".join(sorted(LAYERS))))
     if not isinstance(config.get("loss"), dict) or config["loss"].get("type") not in LOSSES:
-        raise ValueError(f"the model config needs 'loss': {{'type': one of {sorted(LOSSES)}}}")
+        raise ValueError(N_("the model config needs a loss, one of {choices}").format(
+            choices=", ".join(sorted(LOSSES))))
     if config.get("input_shape", list(INPUT_SHAPE)) != list(INPUT_SHAPE):
-        raise ValueError(f"these runs train on MNIST images {INPUT_SHAPE}, the model expects "
-                         f"{config['input_shape']}")
+        raise ValueError(N_("these runs train on MNIST images {shape}, the model expects {expected}").format(
+            shape=INPUT_SHAPE, expected=config["input_shape"]))
 
 
 def run_metadata(config: TrainConfig, snap, n_train: int, n_test: int, continued: bool) -> dict:

@@ -72,7 +72,7 @@ def test_the_config_takes_a_strength_and_refuses_others():
     assert TrainConfig(model=TINY).augmentation is None
     assert TrainConfig(model=TINY, augment="medium").augmentation == AUGMENT_PRESETS["medium"]
     assert "augment medium" in TrainConfig(model=TINY, augment="medium").summary()
-    with pytest.raises(ValueError, match="augment must be one of"):
+    with pytest.raises(ValueError, match="the augmentation must be one of"):
         TrainConfig(model=TINY, augment="extreme")
 
 

@@ -10,11 +10,11 @@
 Under AppTest fragments do not tick (docs/ARCHITECTURE.md, Streamlit rule S7): a test waits on the run itself and
 reruns the page. The ``lab`` fixture stops every run a test starts.
 """
+import dataclasses
 import os
 import re
 import subprocess
 import sys
-import dataclasses
 import threading
 import time
 

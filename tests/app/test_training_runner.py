@@ -7,6 +7,7 @@ deadline, never a bare sleep. The worker's own faults (killed, frozen, orphaned)
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -281,32 +282,66 @@ def test_gradient_rms_is_norm_over_root_size():
 # ---------------------------------------------------------------------------------------------- config, session
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("epochs", 0, "epochs must be a whole number >= 1, got 0"),
+BAD_CONFIGS = [
+    ("epochs", 0, "epochs must be a whole number of at least 1, got 0"),
     ("batch_size", 2.5, "batch_size must be a whole number"),
-    ("optimizer", "Adam", "optimizer must be one of"),
+    ("optimizer", "Adam", "the optimizer must be one of SGD, SGDMomentum, got 'Adam'"),
     ("lr", 0, "the learning rate must be a positive number, got 0"),
     ("lr", float("nan"), "the learning rate must be a positive number"),
-    ("final_lr", -0.1, "final_lr must be a number >= 0, got -0.1"),
-    ("momentum", 1.0, r"momentum must be in \[0, 1\)"),
-    ("decay_type", "cosine", "decay_type must be one of"),
-    ("seed", 0, "seed must be a whole number >= 1"),
-    ("dtype", "float16", "dtype must be one of"),
+    ("final_lr", -0.1, "the final learning rate must be a number of at least 0, got -0.1"),
+    ("final_lr", 0.5, r"the final learning rate must be between 0 and the learning rate \(0.01\), got 0.5"),
+    ("final_lr", 0.0, "exponential decay needs a final learning rate above 0"),
+    ("momentum", 1.0, "the momentum must be at least 0 and below 1, got 1.0"),
+    ("decay_type", "cosine", "the decay must be one of"),
+    ("seed", 0, "seed must be a whole number of at least 1"),
+    ("seed", 2 ** 32, "the seed must be below 2"),
+    ("dtype", "float16", "the number type must be one of float32, float64, got 'float16'"),
+    ("augment", "extreme", "the augmentation must be one of 'none', 'light', 'medium', 'strong', got 'extreme'"),
     ("eval_test_size", 0, "eval_test_size must be"),
-    ("model", "{not json", "model must be a model config dict or its JSON"),
+    ("model", "{not json", "the model must be a model config or its JSON"),
+    ("model", "[1]", "the model config must be a dict, got list"),
+    ("model", {"loss": {"type": "SoftmaxCrossEntropy"}}, "the model config needs 'layers'"),
     ("model", {"layers": [{"type": "Conv3D"}], "loss": {"type": "SoftmaxCrossEntropy"}}, "unknown layer type"),
-    ("model", {"layers": TINY["layers"]}, "needs 'loss'"),
+    ("model", {"layers": TINY["layers"]}, "the model config needs a loss, one of"),
     ("model", {**TINY, "input_shape": [3, 32, 32]}, "train on MNIST images"),
-])
+]
+
+
+def bad_config(field, value):
+    """The config with ``field`` set to ``value`` (exponential decay when the field is the final rate)."""
+    extra = {"decay_type": "exponential"} if field == "final_lr" else {}
+    return config(**{**extra, field: value})
+
+
+@pytest.mark.parametrize("field, value, match", BAD_CONFIGS)
 def test_config_rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
-        config(**{field: value})
+        bad_config(field, value)
+
+
+def test_config_refusals_are_said_in_chinese(monkeypatch):
+    """Each refusal is a template of the catalogue: the page (settings_ui.make_config) shows it in Chinese."""
+    from test_i18n import english
+
+    from app import i18n
+
+    monkeypatch.setattr(i18n, "OUTSIDE", "zh")
+    for field, value, _match in BAD_CONFIGS:
+        with pytest.raises(ValueError) as caught:
+            bad_config(field, value)
+        shown = i18n.message(caught.value)
+        assert re.search(r"[\u4e00-\u9fff]", shown), (field, value, shown)
+        said = english(f"{field} {value} list")  # the field's name, the value refused, a type name stay as they are
+        quoted = re.sub(r"'[^']*'", " ", shown)  # option values ('linear', 'layers') stay in Latin letters
+        if field == "model" and value == "{not json":
+            quoted = re.sub(r"（[^）]*）", " ", quoted)  # the JSON reader's own reason, in Python's English
+        assert not [w for w in english(quoted) if w not in said], shown
 
 
 def test_config_is_hashable_and_comes_from_presets():
     assert hash(config()) == hash(config()) and config() == config()
     assert json.loads(config().model) == TINY
-    with pytest.raises(ValueError, match="exponential decay needs a positive final_lr"):
+    with pytest.raises(ValueError, match="exponential decay needs a final learning rate above 0"):
         config(decay_type="exponential", final_lr=0)
     cfg = TrainConfig.from_preset("default", epochs=1)
     assert cfg.epochs == 1 and cfg.optimizer == "SGDMomentum" and cfg.decay_type == "exponential"
