@@ -135,7 +135,8 @@ def main(argv=None) -> int:
             "threshold": THRESHOLD, "read_ms": round(ms["new"][0], 2), "read_ms_with_flips": round(ms["new"][1], 2),
             "sets": {name: results["new"][name].to_dict() for name in sets},
             "previous_model": ({name: round(results["old"][name].accuracy, 2) for name in sets}
-                               if "old" in results else None)}}
+                               if "old" in results else None),
+            "previous_command": models["old"][1].get("command") if "old" in models else None}}
         save_model(net, args.new, INPUT_SHAPE, meta)
         print(f"wrote the figures into {args.new}'s metadata")
     return 0

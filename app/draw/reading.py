@@ -235,9 +235,10 @@ READING_SETS = {
 }
 
 
-def pretrained_record() -> tuple[str, list[tuple[str, float, float | None]]] | None:
+def pretrained_record() -> tuple[str, list[tuple[str, float, float | None]], str | None] | None:
     """What the pretrained model was trained on, in a sentence, and how it reads the generated sets: rows of
-    (set, its accuracy, the previous model's accuracy or None). None when the model or its record is missing."""
+    (set, its accuracy, the previous model's accuracy or None), and the command that trained the previous model
+    (None when the record does not say). None when the model or its record is missing."""
     try:
         meta = resources.pretrained()[1]
     except ModelFileError:
@@ -252,7 +253,7 @@ def pretrained_record() -> tuple[str, list[tuple[str, float, float | None]]] | N
     sets, before = record.get("sets", {}), record.get("previous_model") or {}
     rows = [(_(label), sets[name]["accuracy"], before.get(name)) for name, label in READING_SETS.items()
             if name in sets]
-    return trained, rows
+    return trained, rows, record.get("previous_command")
 
 
 # ---------------------------------------------------------------------------------------------- words

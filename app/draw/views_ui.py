@@ -54,7 +54,7 @@ def model_record() -> None:
     record = drawing.pretrained_record()
     if record is None:
         return
-    trained, rows = record
+    trained, rows, previous_command = record
     with st.expander(_("What the pretrained model was trained on, and how it reads drawn and typed digits")):
         st.markdown(trained)
         if rows:
@@ -65,9 +65,11 @@ def model_record() -> None:
             lines += [f"| {name} | {acc:.1f} % |" + ("" if not previous else " – |" if before is None else
                                                       f" {before:.1f} % |") for name, acc, before in rows]
             st.markdown("\n".join(lines))
-            st.caption(_("Measured by `bench/bench_reading.py` on MNIST test digits redrawn on this 280×280 canvas "
-                         "and on digits typed with Pillow, all prepared by the steps below. The previous model was "
-                         "trained on plain MNIST only."))
+            measured = _("Measured by `bench/bench_reading.py` on MNIST test digits redrawn on this 280×280 canvas "
+                         "and on digits typed with Pillow, all prepared by the steps below.")
+            if previous and previous_command:
+                measured += " " + _("The previous model was trained by `{}`.").format(previous_command)
+            st.caption(measured)
 
 
 def layers(reading: Reading) -> None:

@@ -324,3 +324,6 @@ def test_the_pretrained_models_record_is_quoted_from_its_metadata():
             assert row in text, row
             if name in before:
                 assert f"{row} {before[name]:.1f} % |" in text
+    previous = meta["reading_sets"]["previous_command"]  # the model this one replaced, in its own words
+    assert "--augment medium" in previous
+    assert any(f"The previous model was trained by `{previous}`." in c.value for c in box.caption)
