@@ -63,8 +63,8 @@ class TrainConfig:
         if self.seed >= 2 ** 32:
             raise ValueError(N_("the seed must be below 2**32, got {seed}").format(seed=self.seed))
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(N_("the optimizer must be one of {choices}, got {value}").format(
-                choices=", ".join(sorted(OPTIMIZERS)), value=repr(self.optimizer)))
+            raise _not_one_of(N_("the optimizer must be one of {choices}, got {value}"), sorted(OPTIMIZERS),
+                              self.optimizer, quoted=False)
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float, np.floating)) \
                 or not np.isfinite(self.lr) or self.lr <= 0:
             raise ValueError(N_("the learning rate must be a positive number, got {value}").format(value=repr(self.lr)))
@@ -73,8 +73,7 @@ class TrainConfig:
             raise ValueError(N_("the final learning rate must be a number of at least 0, got {value}").format(
                 value=repr(self.final_lr)))
         if self.decay_type not in DECAY_TYPES:
-            raise ValueError(N_("the decay must be one of {choices}, got {value}").format(
-                choices=", ".join(repr(d) for d in DECAY_TYPES), value=repr(self.decay_type)))
+            raise _not_one_of(N_("the decay must be one of {choices}, got {value}"), DECAY_TYPES, self.decay_type)
         if self.decay_type and not 0 <= self.final_lr <= self.lr:
             raise ValueError(N_("the final learning rate must be between 0 and the learning rate ({lr}), got {final}")
                              .format(lr=self.lr, final=self.final_lr))
@@ -84,11 +83,11 @@ class TrainConfig:
         if not 0 <= self.momentum < 1:
             raise ValueError(N_("the momentum must be at least 0 and below 1, got {value}").format(value=self.momentum))
         if self.dtype not in DTYPES:
-            raise ValueError(N_("the number type must be one of {choices}, got {value}").format(
-                choices=", ".join(DTYPES), value=repr(self.dtype)))
+            raise _not_one_of(N_("the number type must be one of {choices}, got {value}"), DTYPES, self.dtype,
+                              quoted=False)
         if self.augment not in AUGMENT_PRESETS:
-            raise ValueError(N_("the augmentation must be one of {choices}, got {value}").format(
-                choices=", ".join(repr(a) for a in AUGMENT_PRESETS), value=repr(self.augment)))
+            raise _not_one_of(N_("the augmentation must be one of {choices}, got {value}"), AUGMENT_PRESETS,
+                              self.augment)
 
     @classmethod
     def from_preset(cls, preset: Preset | str, **overrides) -> TrainConfig:
@@ -121,6 +120,13 @@ class TrainConfig:
                 f"{'' if self.augment == 'none' else ', augment ' + self.augment}")
 
 
+def _not_one_of(template: str, choices, value, quoted: bool = True) -> ValueError:
+    """The refusal of ``value`` by a catalogue ``template`` with ``{choices}`` and ``{value}``: the choices listed
+    (quoted as option values, or plain names), the value as Python writes it."""
+    listed = ", ".join(repr(c) if quoted else str(c) for c in choices)
+    return ValueError(template.format(choices=listed, value=repr(value)))
+
+
 def _check_int(name: str, value, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(N_("{name} must be a whole number of at least {low}, got {value}").format(
@@ -140,8 +146,8 @@ def _check_model(text: str) -> None:
         raise ValueError(N_("the model config needs 'layers': a non-empty list of layer dicts"))
     for spec in layers:
         if spec.get("type") not in LAYERS:
-            raise ValueError(N_("unknown layer type {value}; choose one of {choices}").format(
-                value=repr(spec.get("type")), choices=", ".join(sorted(LAYERS))))
+            raise _not_one_of(N_("unknown layer type {value}; choose one of {choices}"), sorted(LAYERS),
+                              spec.get("type"), quoted=False)
     if not isinstance(config.get("loss"), dict) or config["loss"].get("type") not in LOSSES:
         raise ValueError(N_("the model config needs a loss, one of {choices}").format(
             choices=", ".join(sorted(LOSSES))))
